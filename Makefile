@@ -1,0 +1,16 @@
+.PHONY: run dev test lint bench
+
+run:  ## install what is missing, migrate, start finapp on $PORT (default 3000)
+	./scripts/run.sh
+
+dev:  ## the same with hot reload
+	./scripts/run.sh --dev
+
+test:  ## install test dependencies (Python, bun, chromium, postgresql) and run the whole suite
+	./scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench:
+	.venv/bin/pytest tests/bench -s -p no:cacheprovider -o addopts=""

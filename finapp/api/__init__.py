@@ -1,0 +1,1 @@
+"""REST API: thin FastAPI routers that parse, authorize and call one service."""

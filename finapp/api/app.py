@@ -1,0 +1,51 @@
+"""The FastAPI application that Reflex mounts itself under (`rx.App(api_transformer=…)`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from finapp import __version__
+from finapp.api import auth, health, tokens
+from finapp.services.errors import (
+    FinappError,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    LoginThrottled,
+    NotFound,
+)
+
+_STATUS_FOR_ERROR: list[tuple[type[FinappError], int]] = [
+    (LoginThrottled, 429),
+    (InvalidCredentials, 401),
+    (InvalidToken, 401),
+    (NotFound, 404),
+    (InvalidInput, 400),
+]
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for kind, code in _STATUS_FOR_ERROR if isinstance(exc, kind)), 400)
+    headers = {}
+    if isinstance(exc, LoginThrottled):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    elif status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="finapp API",
+        version=__version__,
+        description="Manage finapp: batch jobs, mail ingestion, webhooks, files. "
+        "Get a bearer token with POST /api/auth/token.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    api.add_exception_handler(FinappError, _domain_error)
+    for module in (auth, tokens, health):
+        api.include_router(module.router)
+    return api

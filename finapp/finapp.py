@@ -1,0 +1,46 @@
+"""The Reflex app: pages, their on_load guards, and the REST API mounted underneath."""
+
+from __future__ import annotations
+
+import logging
+
+import reflex as rx
+
+from finapp.api.app import create_api
+from finapp.pages.dashboard import dashboard_page
+from finapp.pages.login import login_page
+from finapp.pages.settings import settings_page
+from finapp.pages.upcoming import batch_jobs_page, email_page, files_page, webhooks_page
+from finapp.state.api_tokens import ApiTokensState
+from finapp.state.auth import AuthState
+from finapp.state.dashboard import DashboardState
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+app = rx.App(
+    api_transformer=create_api(),
+    head_components=[rx.el.meta(name="robots", content="noindex")],
+)
+
+app.add_page(
+    login_page, route="/login", title="Sign in · finapp", on_load=AuthState.redirect_if_signed_in
+)
+app.add_page(
+    dashboard_page,
+    route="/",
+    title="Dashboard · finapp",
+    on_load=[AuthState.require_login, DashboardState.refresh_status],
+)
+for route, page, title in (
+    ("/batch-jobs", batch_jobs_page, "Batch jobs"),
+    ("/email", email_page, "Email"),
+    ("/webhooks", webhooks_page, "Webhooks"),
+    ("/files", files_page, "Files"),
+):
+    app.add_page(page, route=route, title=f"{title} · finapp", on_load=AuthState.require_login)
+app.add_page(
+    settings_page,
+    route="/settings",
+    title="Settings · finapp",
+    on_load=[AuthState.require_login, ApiTokensState.load_tokens],
+)

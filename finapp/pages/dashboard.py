@@ -1,0 +1,83 @@
+"""Dashboard: one card per capability; later features fill the placeholders with live figures."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from finapp.components.layout import card, page_shell
+from finapp.state.dashboard import DashboardState
+
+STATUS_REFRESH_MS = 15_000
+
+
+def _placeholder(title: str, icon: str, note: str, href: str) -> rx.Component:
+    return card(
+        title,
+        icon,
+        rx.heading("—", size="8", color=rx.color("gray", 9)),
+        rx.text(note, size="2", color=rx.color("gray", 11)),
+        rx.spacer(),
+        rx.link(
+            rx.hstack(
+                rx.text("Open"), rx.icon("arrow-right", size=14), align="center", spacing="1"
+            ),
+            href=href,
+            size="2",
+        ),
+    )
+
+
+def _system_card() -> rx.Component:
+    healthy = DashboardState.database_status == "ok"
+    return card(
+        "System",
+        "activity",
+        rx.hstack(
+            rx.badge(
+                rx.cond(healthy, "Healthy", DashboardState.database_status),
+                color_scheme=rx.cond(healthy, "green", "red"),
+                size="2",
+                id="system-status",
+            ),
+            rx.text("v", DashboardState.version, size="2", color=rx.color("gray", 11)),
+            align="center",
+        ),
+        rx.text("Database: ", DashboardState.database_backend, size="2"),
+        rx.cond(
+            DashboardState.checked_at != "",
+            rx.text(
+                "Checked ",
+                rx.moment(DashboardState.checked_at, from_now=True),
+                size="1",
+                color=rx.color("gray", 10),
+            ),
+        ),
+        # Re-checks on a timer so the card stays live without reloading the page.
+        rx.moment(
+            interval=STATUS_REFRESH_MS, on_change=DashboardState.refresh_status, display="none"
+        ),
+    )
+
+
+def dashboard_page() -> rx.Component:
+    return page_shell(
+        "Dashboard",
+        rx.text(
+            "Files collected from email, cloud storage and uploads, their transactions, and the "
+            "scheduled jobs that aggregate them.",
+            color=rx.color("gray", 11),
+        ),
+        rx.grid(
+            _placeholder("Files processed", "file-text", "No files collected yet.", "/files"),
+            _placeholder(
+                "Transactions", "arrow-left-right", "Extracted from your files.", "/files"
+            ),
+            _placeholder("Batch jobs", "calendar-clock", "No scheduled jobs yet.", "/batch-jobs"),
+            _placeholder("Mailbox", "mail", "No mailbox connected.", "/email"),
+            _placeholder("Webhooks", "webhook", "No webhook events received.", "/webhooks"),
+            _system_card(),
+            columns=rx.breakpoints(initial="1", sm="2", lg="3"),
+            spacing="4",
+            width="100%",
+        ),
+    )

@@ -1,0 +1,52 @@
+"""Pages whose features land in later releases: the navigation is complete from day one and
+each page says plainly what it will hold."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from finapp.components.layout import empty_state, page_shell
+
+
+def batch_jobs_page() -> rx.Component:
+    return page_shell(
+        "Batch jobs",
+        empty_state(
+            "calendar-clock",
+            "No batch jobs yet",
+            "Scheduled aggregation jobs (cron) will be created, paused and run from here.",
+        ),
+    )
+
+
+def email_page() -> rx.Component:
+    return page_shell(
+        "Email",
+        empty_state(
+            "mail",
+            "No mailbox connected",
+            "Statements and invoices sent to your IMAP mailbox will be collected and listed here.",
+        ),
+    )
+
+
+def webhooks_page() -> rx.Component:
+    return page_shell(
+        "Webhooks",
+        empty_state(
+            "webhook",
+            "No webhook events",
+            "Dropbox, Google Drive and OneDrive change notifications will appear here.",
+        ),
+    )
+
+
+def files_page() -> rx.Component:
+    return page_shell(
+        "Files",
+        empty_state(
+            "folder-open",
+            "No files yet",
+            "Every collected file, its source and its extracted transactions will be listed here.",
+        ),
+    )

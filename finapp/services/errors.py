@@ -1,0 +1,41 @@
+"""Domain errors. Callers map them to HTTP statuses (finapp.api) or UI messages (finapp.state)."""
+
+from __future__ import annotations
+
+
+class FinappError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class InvalidCredentials(FinappError):
+    def __init__(self) -> None:
+        super().__init__("Wrong username or password.")
+
+
+class LoginThrottled(FinappError):
+    def __init__(self, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(
+            f"Too many failed sign-in attempts. Try again in {describe_wait(retry_after_seconds)}."
+        )
+
+
+class InvalidToken(FinappError):
+    def __init__(self, reason: str = "Invalid or expired token.") -> None:
+        super().__init__(reason)
+
+
+class NotFound(FinappError):
+    pass
+
+
+class InvalidInput(FinappError):
+    """The caller sent something we refuse; the message says what and why."""
+
+
+def describe_wait(seconds: int) -> str:
+    seconds = max(1, int(seconds))
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minutes"

@@ -1,0 +1,1 @@
+"""Reflex state classes: each handler maps UI input to one service call."""
