@@ -64,7 +64,7 @@ def brand() -> rx.Component:
             padding="0.4rem",
             display="flex",
         ),
-        rx.heading("finapp", size="5", weight="bold"),
+        rx.text("finapp", size="5", weight="bold"),
         align="center",
         spacing="2",
     )

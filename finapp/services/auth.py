@@ -36,6 +36,9 @@ def authenticate(*, session: Session, username: str, password: str, client: str)
     ok = passwords.verify_password(password, user.password_hash if known else None)
     throttle.record_attempt(session=session, username=username, client=client, succeeded=ok)
     if not ok or user is None:
+        # The raise makes the caller's unit of work roll back; the failure must survive it or
+        # throttling would never see it.
+        session.commit()
         raise InvalidCredentials()
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)

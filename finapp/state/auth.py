@@ -51,7 +51,7 @@ class AuthState(rx.State):
 
     def _login_redirect(self) -> rx.event.EventSpec:
         self.username = ""
-        target = self.router.url.path or "/"
+        target = self.router.url.path.rstrip("/") or "/"
         suffix = f"?next={quote(target)}" if target not in ("/", LOGIN_ROUTE) else ""
         return rx.redirect(LOGIN_ROUTE + suffix)
 
