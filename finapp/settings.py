@@ -6,6 +6,7 @@ message that names that variable (see `SettingsError`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import lru_cache
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 SECRET_FILE_NAME = "secret_key"
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(RuntimeError):
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), alias="FINAPP_DATA_DIR")
     database_url: str | None = Field(None, alias="DATABASE_URL")
-    secret_key: SecretStr | None = Field(None, alias="JWT_SECRET_KEY", min_length=32)
+    secret_key: SecretStr | None = Field(None, alias="JWT_SECRET_KEY", min_length=MIN_SECRET_LENGTH)
     admin_username: str | None = Field(
         None, alias="FINAPP_ADMIN_USERNAME", min_length=1, max_length=64, pattern=r"^[\w.@-]+$"
     )
@@ -65,18 +67,31 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         path = self.data_dir / SECRET_FILE_NAME
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_urlsafe(48)
-        # O_EXCL: if two workers race on first start, exactly one secret wins and both read it.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secret)
+        if not path.exists():
+            self._create_secret_file(path)
+        secret = path.read_text().strip()
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"{path} holds no usable secret (fewer than {MIN_SECRET_LENGTH} characters). "
+                "Delete it to generate a new one (this signs everyone out) or set JWT_SECRET_KEY."
+            )
         return secret
+
+    @staticmethod
+    def _create_secret_file(path: Path) -> None:
+        # Written in full to a private temporary file, then linked into place: link() fails if the
+        # name exists, so when workers race on first start exactly one secret wins, and nobody
+        # can ever read a half-written file.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink()
 
 
 def load_settings() -> Settings:

@@ -37,7 +37,8 @@ class TokenOut(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(max_length=api_tokens.MAX_NAME_LENGTH)
+    # The service trims and checks the real limit (400 with a reason); this only caps the body.
+    name: str = Field(max_length=1000)
     expires_in_days: int | None = None
 
 

@@ -20,8 +20,16 @@ USER_FAILURE_LIMIT = 5
 CLIENT_FAILURE_LIMIT = 20
 
 
+USERNAME_COLUMN_LENGTH = 64
+
+
 def normalize_username(username: str) -> str:
-    return username.strip().lower()[:64]
+    return username.strip().lower()
+
+
+def _throttle_key(username: str) -> str:
+    # Only the bookkeeping key is cut to the column size; sign-in compares the whole name.
+    return normalize_username(username)[:USERNAME_COLUMN_LENGTH]
 
 
 def retry_after_seconds(
@@ -29,7 +37,7 @@ def retry_after_seconds(
 ) -> int:
     """Seconds until this username/client may try again; 0 when not throttled."""
     now = now or utcnow()
-    name = normalize_username(username)
+    name = _throttle_key(username)
     window_start = now - WINDOW
 
     last_success = session.exec(
@@ -67,7 +75,7 @@ def record_attempt(
 ) -> None:
     session.add(
         LoginAttempt(
-            username=normalize_username(username),
+            username=_throttle_key(username),
             client=client[:128],
             succeeded=succeeded,
             attempted_at=now or utcnow(),

@@ -1,0 +1,76 @@
+"""The services on PostgreSQL: migrations, admin setup, sign-in and tokens (aware datetimes)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from alembic import command
+from finapp import db
+from finapp.manage import alembic_config
+from finapp.models import ApiToken, LoginAttempt, User
+from finapp.services import api_tokens, auth
+from finapp.services.admin_setup import ensure_admin
+from finapp.services.errors import InvalidCredentials, InvalidToken
+from finapp.services.throttle import USER_FAILURE_LIMIT, retry_after_seconds
+from finapp.settings import get_settings
+from tests.conftest import reload_settings
+from tests.postgres import postgres_url  # noqa: F401 - fixture
+
+PASSWORD = "postgres sturdy passphrase"
+
+pytestmark = pytest.mark.postgres
+
+
+def test_services_work_on_postgresql(
+    postgres_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("FINAPP_ADMIN_USERNAME", "pgadmin")
+    monkeypatch.setenv("FINAPP_ADMIN_PASSWORD", PASSWORD)
+    reload_settings()
+    assert db.get_engine().dialect.name == "postgresql"
+
+    config = alembic_config(postgres_url)
+    config.attributes["skip_logging_config"] = True
+    command.downgrade(config, "base")  # whatever another test left, start empty
+    command.upgrade(config, "head")
+
+    with db.session_scope() as session:
+        assert ensure_admin(session=session, settings=get_settings()).action == "created"
+
+    with db.session_scope() as session:
+        user = auth.authenticate(
+            session=session, username="pgadmin", password=PASSWORD, client="pg"
+        )
+        issued, lifetime = api_tokens.issue_access_token(session=session, user=user)
+        personal = api_tokens.create_token(
+            session=session, user_id=user.id, name="pg", expires_in_days=1
+        )
+        browser = auth.start_session(session=session, user=user, client="pg")
+
+    with db.session_scope() as session:
+        # Values read back from PostgreSQL are aware and compare with utcnow().
+        record = session.exec(select(ApiToken).where(ApiToken.id == issued.record.id)).one()
+        assert record.expires_at.utcoffset() == timedelta(0)
+        assert timedelta(seconds=lifetime - 60) < record.expires_at - db.utcnow()
+        assert session.exec(select(User)).one().last_login_at.tzinfo is not None
+        assert api_tokens.authenticate_token(session=session, token=issued.token).id == user.id
+        assert api_tokens.authenticate_token(session=session, token=personal.token).id == user.id
+        assert auth.user_for_session(session=session, token=browser).id == user.id
+        api_tokens.revoke_token(session=session, user_id=user.id, token_id=personal.record.id)
+
+    with db.session_scope() as session, pytest.raises(InvalidToken):
+        api_tokens.authenticate_token(session=session, token=personal.token)
+
+    with db.session_scope() as session:
+        for _ in range(USER_FAILURE_LIMIT):
+            with pytest.raises(InvalidCredentials):
+                auth.authenticate(
+                    session=session, username="pgadmin", password="wrong" * 4, client="pg"
+                )
+        assert len(session.exec(select(LoginAttempt)).all()) == USER_FAILURE_LIMIT + 1
+        assert retry_after_seconds(session=session, username="pgadmin", client="pg") > 0
