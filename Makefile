@@ -13,4 +13,4 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench:
-	.venv/bin/pytest tests/bench -s -p no:cacheprovider -o addopts=""
+	.venv/bin/python -m tests.bench.bench_aggregation

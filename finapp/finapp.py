@@ -8,12 +8,16 @@ import reflex as rx
 
 from finapp.api.app import create_api
 from finapp.pages.dashboard import dashboard_page
+from finapp.pages.files import files_page
 from finapp.pages.login import login_page
+from finapp.pages.projects import projects_page
 from finapp.pages.settings import settings_page
-from finapp.pages.upcoming import batch_jobs_page, email_page, files_page, webhooks_page
+from finapp.pages.upcoming import batch_jobs_page, email_page, webhooks_page
 from finapp.state.api_tokens import ApiTokensState
 from finapp.state.auth import AuthState
 from finapp.state.dashboard import DashboardState
+from finapp.state.files import FilesState
+from finapp.state.projects import ProjectsState
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -35,7 +39,6 @@ for route, page, title in (
     ("/batch-jobs", batch_jobs_page, "Batch jobs"),
     ("/email", email_page, "Email"),
     ("/webhooks", webhooks_page, "Webhooks"),
-    ("/files", files_page, "Files"),
 ):
     app.add_page(page, route=route, title=f"{title} · finapp", on_load=AuthState.require_login)
 app.add_page(
@@ -43,4 +46,16 @@ app.add_page(
     route="/settings",
     title="Settings · finapp",
     on_load=[AuthState.require_login, ApiTokensState.load_tokens],
+)
+app.add_page(
+    files_page,
+    route="/files",
+    title="Files · finapp",
+    on_load=[AuthState.require_login, FilesState.load],
+)
+app.add_page(
+    projects_page,
+    route="/projects",
+    title="Projects · finapp",
+    on_load=[AuthState.require_login, ProjectsState.load],
 )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date as date_type
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from finapp.db import utcnow
@@ -64,3 +67,82 @@ class LoginAttempt(SQLModel, table=True):
     client: str = Field(max_length=128, index=True)
     succeeded: bool = Field(default=False)
     attempted_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Project(SQLModel, table=True):
+    """A client or ledger that files belong to; the id is the platform's project identifier."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StoredFile(SQLModel, table=True):
+    """One file received for a project. Content lives once per sha256 in the data dir; the same
+    content arriving again for the same project is recorded as a duplicate of the first row."""
+
+    __tablename__ = "stored_file"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="project.id", index=True, max_length=64)
+    sha256: str = Field(max_length=64, index=True)
+    size: int = Field(sa_type=BigInteger)
+    kind: str = Field(max_length=8)  # csv | xlsx | xls | ofx | pdf | png | jpeg
+    original_name: str = Field(max_length=255)  # for display only, never a path
+    safe_name: str = Field(max_length=255)
+    source: str = Field(max_length=16, index=True)  # upload | email | webhook
+    source_ref: str = Field(default="", max_length=512)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    status: str = Field(default="pending", max_length=16, index=True)
+    # pending | extracted | failed | skipped
+    status_detail: str = Field(default="", max_length=1000)
+    duplicate_of_id: int | None = Field(
+        default=None, foreign_key="stored_file.id", ondelete="SET NULL"
+    )
+    transaction_count: int = 0  # rows stored from this file
+    already_imported_count: int = 0  # rows skipped because another file brought them first
+    error_count: int = 0  # rows that could not be read
+    issues: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)  # first errors
+    warnings: list[str] = Field(default_factory=list, sa_type=JSON)
+    balance_break: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    extracted_at: datetime | None = None
+
+
+class Transaction(SQLModel, table=True):
+    """One statement line. Money is integer minor units of `currency`, never a float."""
+
+    __tablename__ = "bank_transaction"  # "transaction" is an SQL keyword
+    __table_args__ = (
+        UniqueConstraint("project_id", "dedupe_key", name="uq_transaction_project_dedupe"),
+        Index("ix_transaction_file", "file_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="project.id", max_length=64)
+    file_id: int = Field(foreign_key="stored_file.id", ondelete="CASCADE")
+    row: int  # row number in the source file, for error reports
+    account: str = Field(default="", max_length=100)
+    date: date_type
+    amount_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    description: str = Field(default="", max_length=500)
+    category: str = Field(default="", max_length=100)
+    balance_minor: int | None = Field(default=None, sa_type=BigInteger)
+    # 64-bit key of (account, date, amount, normalised description, occurrence in file) or of
+    # the bank's own transaction id: the same line imported twice collides here and is skipped.
+    dedupe_key: int = Field(sa_type=BigInteger)
+
+
+class AggregationReport(SQLModel, table=True):
+    """The outcome of aggregating a project: figures, validation errors and warnings."""
+
+    __tablename__ = "aggregation_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: str = Field(foreign_key="project.id", index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    files_processed: int = 0
+    transactions: int = 0
+    is_valid: bool = True
+    duration_ms: int = 0
+    report: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     public_base_url: AnyHttpUrl | None = Field(None, alias="FINAPP_PUBLIC_URL")
     session_hours: int = Field(12, alias="FINAPP_SESSION_HOURS", ge=1, le=24 * 30)
     access_token_minutes: int = Field(60, alias="FINAPP_ACCESS_TOKEN_MINUTES", ge=1, le=60 * 24)
+    max_file_mb: int = Field(50, alias="FINAPP_MAX_FILE_MB", ge=1, le=4096)
+    default_currency: str = Field("EUR", alias="FINAPP_DEFAULT_CURRENCY", pattern=r"^[A-Z]{3}$")
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +53,15 @@ class Settings(BaseSettings):
         except ArgumentError as exc:
             raise ValueError(f"not a database URL ({exc})") from exc
         return value
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1024 * 1024
+
+    @property
+    def files_dir(self) -> Path:
+        """Content-addressed blobs: files/<aa>/<bb>/<sha256>."""
+        return self.data_dir / "files"
 
     @property
     def resolved_database_url(self) -> str:

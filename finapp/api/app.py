@@ -6,7 +6,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from finapp import __version__
-from finapp.api import auth, health, tokens
+from finapp.api import auth, files, health, projects, tokens
+from finapp.api.limits import BodySizeLimit
 from finapp.services.errors import (
     FinappError,
     InvalidCredentials,
@@ -14,6 +15,7 @@ from finapp.services.errors import (
     InvalidToken,
     LoginThrottled,
     NotFound,
+    TooLarge,
 )
 
 _STATUS_FOR_ERROR: list[tuple[type[FinappError], int]] = [
@@ -21,6 +23,7 @@ _STATUS_FOR_ERROR: list[tuple[type[FinappError], int]] = [
     (InvalidCredentials, 401),
     (InvalidToken, 401),
     (NotFound, 404),
+    (TooLarge, 413),
     (InvalidInput, 400),
 ]
 
@@ -46,6 +49,7 @@ def create_api() -> FastAPI:
         openapi_url="/openapi.json",
     )
     api.add_exception_handler(FinappError, _domain_error)
-    for module in (auth, tokens, health):
+    api.add_middleware(BodySizeLimit)
+    for module in (auth, tokens, files, projects, health):
         api.include_router(module.router)
     return api

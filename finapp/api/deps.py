@@ -12,6 +12,7 @@ from sqlmodel import Session
 from finapp.db import session_scope
 from finapp.models import User
 from finapp.services.api_tokens import authenticate_token
+from finapp.services.auth import SESSION_COOKIE, user_for_session
 from finapp.services.errors import InvalidToken
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /api/auth/token or the UI")
@@ -47,6 +48,24 @@ def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def user_or_browser_session(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """For downloads linked from the UI: a bearer token, or the signed-in browser's session
+    cookie (SameSite=strict, so another site cannot make the browser send it)."""
+    if credentials is not None:
+        return current_user(session, credentials)
+    user = user_for_session(session=session, token=request.cookies.get(SESSION_COOKIE, ""))
+    if user is None:
+        raise _unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'.")
+    return user
+
+
+DownloadUser = Annotated[User, Depends(user_or_browser_session)]
 
 
 def client_address(request: Request) -> str:

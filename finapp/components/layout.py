@@ -28,6 +28,7 @@ NAV_ITEMS = (
     NavItem("Email", "/email", "mail"),
     NavItem("Webhooks", "/webhooks", "webhook"),
     NavItem("Files", "/files", "folder-open"),
+    NavItem("Projects", "/projects", "briefcase"),
     NavItem("Settings", "/settings", "settings"),
 )
 

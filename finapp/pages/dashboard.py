@@ -17,13 +17,15 @@ def _placeholder(title: str, icon: str, note: str, href: str) -> rx.Component:
         rx.heading("—", size="8", color=rx.color("gray", 9)),
         rx.text(note, size="2", color=rx.color("gray", 11)),
         rx.spacer(),
-        rx.link(
-            rx.hstack(
-                rx.text("Open"), rx.icon("arrow-right", size=14), align="center", spacing="1"
-            ),
-            href=href,
-            size="2",
-        ),
+        _open_link(href),
+    )
+
+
+def _open_link(href: str) -> rx.Component:
+    return rx.link(
+        rx.hstack(rx.text("Open"), rx.icon("arrow-right", size=14), align="center", spacing="1"),
+        href=href,
+        size="2",
     )
 
 
@@ -59,6 +61,70 @@ def _system_card() -> rx.Component:
     )
 
 
+def _files_card() -> rx.Component:
+    return card(
+        "Files processed",
+        "file-text",
+        rx.heading(DashboardState.files_total, size="8", id="dashboard-files"),
+        rx.hstack(
+            rx.foreach(
+                DashboardState.files_by_source,
+                lambda s: rx.badge(s["source"], ": ", s["count"], variant="soft"),
+            ),
+            wrap="wrap",
+        ),
+        rx.cond(
+            DashboardState.files_failed > 0,
+            rx.text(
+                DashboardState.files_failed,
+                " could not be read",
+                size="2",
+                color=rx.color("red", 11),
+            ),
+        ),
+        rx.spacer(),
+        _open_link("/files"),
+    )
+
+
+def _transactions_card() -> rx.Component:
+    return card(
+        "Transactions",
+        "arrow-left-right",
+        rx.heading(DashboardState.transactions, size="8", id="dashboard-transactions"),
+        rx.text(
+            "across ",
+            DashboardState.projects,
+            " aggregated projects",
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.cond(
+            DashboardState.failing_projects.length() > 0,
+            rx.vstack(
+                rx.text("Failing validation:", size="2", color=rx.color("red", 11)),
+                rx.hstack(
+                    rx.foreach(
+                        DashboardState.failing_projects,
+                        lambda p: rx.link(
+                            rx.badge(p, color_scheme="red"), href="/projects?id=" + p
+                        ),
+                    ),
+                    wrap="wrap",
+                ),
+                spacing="1",
+                id="failing-projects",
+            ),
+            rx.cond(
+                DashboardState.projects > 0,
+                rx.text("All projects pass validation.", size="2", color=rx.color("green", 11)),
+            ),
+        ),
+        rx.spacer(),
+        _open_link("/projects"),
+    )
+
+
 def dashboard_page() -> rx.Component:
     return page_shell(
         "Dashboard",
@@ -68,10 +134,8 @@ def dashboard_page() -> rx.Component:
             color=rx.color("gray", 11),
         ),
         rx.grid(
-            _placeholder("Files processed", "file-text", "No files collected yet.", "/files"),
-            _placeholder(
-                "Transactions", "arrow-left-right", "Extracted from your files.", "/files"
-            ),
+            _files_card(),
+            _transactions_card(),
             _placeholder("Batch jobs", "calendar-clock", "No scheduled jobs yet.", "/batch-jobs"),
             _placeholder("Mailbox", "mail", "No mailbox connected.", "/email"),
             _placeholder("Webhooks", "webhook", "No webhook events received.", "/webhooks"),

@@ -39,14 +39,3 @@ def webhooks_page() -> rx.Component:
             "Dropbox, Google Drive and OneDrive change notifications will appear here.",
         ),
     )
-
-
-def files_page() -> rx.Component:
-    return page_shell(
-        "Files",
-        empty_state(
-            "folder-open",
-            "No files yet",
-            "Every collected file, its source and its extracted transactions will be listed here.",
-        ),
-    )

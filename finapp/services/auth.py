@@ -14,6 +14,7 @@ from finapp.services.secrets import hash_token, new_token
 from finapp.settings import get_settings
 
 SESSION_TOKEN_PREFIX = "fs"
+SESSION_COOKIE = "finapp_session"  # where the browser keeps its session token
 
 
 def find_user(*, session: Session, username: str) -> User | None:

@@ -33,6 +33,10 @@ class InvalidInput(FinappError):
     """The caller sent something we refuse; the message says what and why."""
 
 
+class TooLarge(InvalidInput):
+    """A body or file over the configured limit (HTTP 413)."""
+
+
 def describe_wait(seconds: int) -> str:
     seconds = max(1, int(seconds))
     if seconds < 90:

@@ -13,7 +13,6 @@ from finapp.services import auth
 from finapp.services.errors import InvalidCredentials, LoginThrottled
 from finapp.settings import get_settings
 
-SESSION_COOKIE = "finapp_session"
 LOGIN_ROUTE = "/login"
 
 
@@ -22,7 +21,7 @@ class AuthState(rx.State):
     # expiry take effect server-side whatever the browser still holds.
     session_token: str = rx.Cookie(
         "",
-        name=SESSION_COOKIE,
+        name=auth.SESSION_COOKIE,
         path="/",
         max_age=get_settings().session_hours * 3600,
         same_site="strict",

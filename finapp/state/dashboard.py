@@ -1,10 +1,14 @@
-"""Dashboard: live system status (refreshed on a timer, no manual reload)."""
+"""Dashboard: live system status and figures (refreshed on a timer, no manual reload)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import reflex as rx
 
 from finapp import __version__
+from finapp.db import session_scope
+from finapp.services.overview import overview
 from finapp.services.system import system_status
 from finapp.state.auth import AuthState
 
@@ -14,10 +18,29 @@ class DashboardState(AuthState):
     database_backend: str = ""
     version: str = __version__
     checked_at: str = ""
+    files_total: int = 0
+    files_failed: int = 0
+    files_by_source: list[dict[str, str]] = []
+    transactions: int = 0
+    projects: int = 0
+    failing_projects: list[str] = []
 
     @rx.event
-    def refresh_status(self, _tick: str = "") -> None:
+    def refresh_status(self, _tick: Any = None) -> None:
         status = system_status()
         self.database_status = status.database
         self.database_backend = status.backend
         self.checked_at = status.checked_at.isoformat()
+        if not status.healthy:
+            return
+        with session_scope() as session:
+            figures = overview(session=session)
+        self.files_total = figures.files_total
+        self.files_failed = figures.files_failed
+        self.files_by_source = [
+            {"source": source, "count": str(figures.files_by_source.get(source, 0))}
+            for source in ("upload", "email", "webhook")
+        ]
+        self.transactions = figures.transactions
+        self.projects = figures.projects
+        self.failing_projects = figures.failing_projects

@@ -73,3 +73,17 @@ def test_session_scope_rolls_back_on_an_exception(database: Path) -> None:
 def test_utcnow_is_timezone_aware() -> None:
     assert db.utcnow().utcoffset() is not None
     assert db.utcnow().utcoffset().total_seconds() == 0
+
+
+def test_a_released_savepoint_is_rolled_back_with_its_outer_transaction(database) -> None:
+    from sqlmodel import select
+
+    from finapp.models import User
+
+    with pytest.raises(RuntimeError), db.session_scope() as session:
+        session.exec(select(User)).all()  # a query first, as the upload route does
+        with session.begin_nested():
+            session.add(User(username="inner", password_hash="x"))
+        raise RuntimeError("the request fails after the savepoint was released")
+    with db.session_scope() as session:
+        assert session.exec(select(User).where(User.username == "inner")).first() is None
