@@ -11,7 +11,13 @@ import logging
 import re
 from collections.abc import Callable
 
-from finapp.services.extraction.result import ROW_SCHEMA, ExtractionResult, RowError, empty_rows
+from finapp.services.extraction.result import (
+    ROW_SCHEMA,
+    ExtractionResult,
+    RowError,
+    empty_rows,
+    failed,
+)
 
 __all__ = ["ROW_SCHEMA", "ExtractionResult", "RowError", "extract_transactions"]
 
@@ -36,8 +42,6 @@ def extract_transactions(
     if kind in ("png", "jpeg"):
         return ExtractionResult(rows=empty_rows(), extractable=False)
     # Each reader is imported on first use: ofxtools and pdfplumber take a while to import.
-    from finapp.services.extraction.result import failed
-
     reader: Callable[..., ExtractionResult]
     if kind == "csv":
         from finapp.services.extraction.csv_reader import read_csv as reader

@@ -84,8 +84,10 @@ _NAMES: dict[str, tuple[str, str]] = {
         "currency|ccy|curr|currency code|wahrung|waehrung|devise|monnaie|moneda|divisa|munt",
         "",
     ),
+    # Only names that promise a bank-assigned, stable id: the id decides duplicates, and a
+    # plain "ID" column is often just the line number of one export.
     "external_id": (
-        "transaction id|id|fitid|unique id|transaktions id|transactie id|transaction reference",
+        "transaction id|fitid|unique id|unique transaction id|transaktions id|transactie id",
         "",
     ),
 }
@@ -95,6 +97,8 @@ _EXACT_ONLY = frozenset(
     [
         "in",
         "out",
+        "amount in",
+        "amount out",
         "id",
         "name",
         "to",
@@ -120,6 +124,9 @@ _EXACT_ONLY = frozenset(
     ]
 )
 
+# A counterparty's account number is not a payee name.
+_ACCOUNT_WORDS = frozenset(["account", "iban", "bic", "konto", "rekening", "number", "nummer"])
+
 # Headers naming the other side of a transfer: never this statement's account.
 _COUNTERPARTY_WORDS = frozenset(
     [
@@ -133,6 +140,11 @@ _COUNTERPARTY_WORDS = frozenset(
         "contrepartie",
         "beneficiaire",
         "zahlungsbeteiligter",
+        "begunstigter",
+        "beguenstigter",
+        "auftraggeber",
+        "tegenpartij",
+        "beneficiario",
     ]
 )
 
@@ -177,6 +189,7 @@ def classify(name: str) -> tuple[str, int] | None:
                 phrase not in _EXACT_ONLY
                 and _contains(words, phrase)
                 and not (role == "account" and _COUNTERPARTY_WORDS.intersection(words))
+                and not (role == "payee" and _ACCOUNT_WORDS.intersection(words))
             ):
                 candidate = (role, 1, len(phrase))
             else:

@@ -36,9 +36,9 @@ _SEP_LINE = re.compile(r"^\s*sep=(.)\s*$", re.IGNORECASE)
 def read_csv(data: bytes, *, default_currency: str) -> ExtractionResult:
     """Transactions from a delimited text file."""
     warnings: list[str] = []
-    text, encoding = to_utf8(data)
-    if encoding != "utf-8":
-        warnings.append(f"the file is not UTF-8; read as {encoding}")
+    text, note = to_utf8(data)
+    if note:
+        warnings.append(note)
     if b"\n" not in text and b"\r" in text:
         text = text.replace(b"\r", b"\n")  # classic Mac line endings
     if _NOT_BLANK.search(text) is None:
@@ -97,17 +97,24 @@ def read_csv(data: bytes, *, default_currency: str) -> ExtractionResult:
     )
 
 
-def to_utf8(data: bytes) -> tuple[bytes, str]:
-    """The file as UTF-8 bytes (a UTF-8 BOM is kept: it sits on a skipped line), and the
-    encoding it was read as."""
+def to_utf8(data: bytes) -> tuple[bytes, str | None]:
+    """The file as UTF-8 bytes (a UTF-8 BOM is kept: it sits on a skipped line), and a note for
+    the user when it was not clean UTF-8."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16").encode("utf-8"), "UTF-16"
+        return data.decode("utf-16").encode("utf-8"), None
     if _is_utf8(data):
-        return data, "utf-8"
+        return data, None
+    # A UTF-8 export with a few stray bytes (a pasted cp1252 name) stays UTF-8: decoding it all
+    # as cp1252 would garble every accent. Each multi-byte character shortens the text.
+    replaced = data.decode("utf-8", errors="replace")
+    bad = replaced.count("\ufffd")
+    if len(data) - len(replaced) > 10 * bad:
+        return replaced.encode("utf-8"), f"{bad} byte(s) that are not valid UTF-8 were replaced"
+    del replaced
     # Windows exports are cp1252 (which has "€"); latin-1 decodes anything that is left.
     for encoding, shown in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
         try:
-            return data.decode(encoding).encode("utf-8"), shown
+            return data.decode(encoding).encode("utf-8"), f"the file is not UTF-8; read as {shown}"
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes every byte")  # pragma: no cover

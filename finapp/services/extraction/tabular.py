@@ -102,6 +102,10 @@ class _Check:
     flag: pl.Expr
     message: pl.Expr
 
+    def __post_init__(self) -> None:
+        # A null flag would make the row neither good nor bad, i.e. silently dropped.
+        self.flag = self.flag.fill_null(False)
+
 
 def prepare_table(frame: pl.DataFrame, header: HeaderMatch) -> pl.DataFrame:
     """Drop blank rows and keep only the recognised columns, named by role, stripped.
@@ -117,16 +121,19 @@ def prepare_table(frame: pl.DataFrame, header: HeaderMatch) -> pl.DataFrame:
     extra = cell_column(len(header.names))
     if extra in frame.columns:
         keep.append(pl.col(extra).fill_null("").str.strip_chars().alias(EXTRA))
+    money = set(header.money_roles)
+
+    def cell(role: str, index: int) -> pl.Expr:
+        value = pl.col(cell_column(index)).fill_null("").str.strip_chars()
+        if role in money:
+            # "-" or "–" is how some banks print an empty debit or credit cell.
+            value = pl.when(value.str.contains(r"^[-–—]$")).then(pl.lit("")).otherwise(value)
+        return value.alias(role)
+
     return (
         frame.lazy()
         .filter(~blank)
-        .select(
-            *keep,
-            *(
-                pl.col(cell_column(i)).fill_null("").str.strip_chars().alias(role)
-                for role, i in header.columns.items()
-            ),
-        )
+        .select(*keep, *(cell(role, i) for role, i in header.columns.items()))
         .collect()
     )
 
@@ -150,8 +157,10 @@ def extract_table(
     money = header.money_roles
 
     # Money: structure, sign and currency token from the raw cell; digits from the number part.
-    w = w.with_columns(e for role in money for e in _money_first(role, native))
-    mark, warning = _decide_decimal(w, money, decimal_hint)
+    # Most files never put a currency in the amount: skip that extraction when none does.
+    tokens = w.select(pl.col(r).str.contains(_TOKEN).any() for r in money).row(0, named=True)
+    w = w.with_columns(e for role in money for e in _money_first(role, native, tokens[role]))
+    mark, warning = _decide_decimal(w, money, decimal_hint, native)
     if warning:
         warnings.append(warning)
     w = w.with_columns(e for role in money for e in _money_second(role, mark, native))
@@ -181,9 +190,9 @@ def extract_table(
         pl.col("__ccy").replace_strict(EXPONENTS, default=2, return_dtype=pl.Int64).alias("__exp")
     )
     w = w.with_columns(e for role in money for e in _money_minor(role, native))
-    w = w.drop(
-        f"{role}__{part}" for role in money for part in ("digits", "decimals", "native", "neg")
-    )
+    w = w.drop(f"{role}__{part}" for role in money for part in ("digits", "decimals", "neg"))
+    if native:
+        w = w.drop(f"{role}__native" for role in money)
 
     date_map, date_label, date_warning = _parse_dates(w.get_column("date"), native)
     if date_warning:
@@ -203,7 +212,9 @@ def extract_table(
                 pl.lit("the row has more fields than the header (an unquoted separator?)"),
             ),
         )
-    w = w.with_columns(pl.any_horizontal([c.flag for c in checks]).alias("__bad"))
+    # Belt and braces: a row without a date or an amount is never kept, whatever the checks say.
+    unread = pl.col("__date").is_null() | pl.col("__amount").is_null()
+    w = w.with_columns((pl.any_horizontal([c.flag for c in checks]) | unread).alias("__bad"))
 
     errors = _row_errors(w.filter(pl.col("__bad")), checks)
     good = w.filter(~pl.col("__bad"))
@@ -241,6 +252,7 @@ def _row_errors(bad: pl.DataFrame, checks: list[_Check]) -> list[RowError]:
         return []
     parts = [pl.when(c.flag).then(c.message) for c in checks]
     message = pl.concat_str(parts, separator="; ", ignore_nulls=True)
+    message = pl.when(message.fill_null("") == "").then(pl.lit("unreadable row")).otherwise(message)
     if WHERE in bad.columns:
         message = pl.concat_str(pl.col(WHERE), pl.lit(": "), message)
     return [
@@ -279,7 +291,12 @@ def _description(roles: set[str]) -> pl.Expr:
     return pl.when(description != "").then(description).otherwise(payee)
 
 
-def _money_first(role: str, native: bool) -> list[pl.Expr]:
+def _is_native(role: str, native: bool) -> pl.Expr:
+    """Whether the cell is a typed Excel number (a constant False for text-only readers)."""
+    return pl.col(f"{role}__native") if native else pl.lit(False)
+
+
+def _money_first(role: str, native: bool, has_token: bool) -> list[pl.Expr]:
     """Shape, sign, currency token and number part of a money cell."""
     raw = pl.col(role)
     text = raw.str.strip_chars_start(NATIVE_NUMBER) if native else raw
@@ -291,14 +308,17 @@ def _money_first(role: str, native: bool) -> list[pl.Expr]:
         & ~text.str.contains(_TWO_MARKERS)
         & (paren_open == paren_close)
     )
-    return [
-        (raw.str.starts_with(NATIVE_NUMBER) if native else pl.lit(False)).alias(f"{role}__native"),
+    token = text.str.extract(_TOKEN) if has_token else pl.lit(None, dtype=pl.String)
+    exprs = [
         ok.alias(f"{role}__shape"),
         text.str.contains(_NEGATIVE).alias(f"{role}__neg"),
-        text.str.extract(_TOKEN).alias(f"{role}__token"),
+        token.alias(f"{role}__token"),
         # Once the shape is right, whatever is not a digit or separator is sign or currency.
         text.str.replace_all(rf"[^{_NUMBER_CHARS}]", "").str.strip_chars().alias(f"{role}__body"),
     ]
+    if native:
+        exprs.append(raw.str.starts_with(NATIVE_NUMBER).alias(f"{role}__native"))
+    return exprs
 
 
 def _money_second(role: str, mark: str, native: bool) -> list[pl.Expr]:
@@ -325,7 +345,7 @@ def _money_second(role: str, mark: str, native: bool) -> list[pl.Expr]:
     valid, decimals = read(mark)
     if native and mark != ".":
         native_valid, native_decimals = read(".")
-        is_native = pl.col(f"{role}__native")
+        is_native = _is_native(role, native)
         valid = pl.when(is_native).then(native_valid).otherwise(valid)
         decimals = pl.when(is_native).then(native_decimals).otherwise(decimals)
     filled = pl.col(role) != ""
@@ -362,7 +382,7 @@ def _money_minor(role: str, native: bool) -> list[pl.Expr]:
             & (-shift <= _MAX_DIGITS)
             & ((remainder * 2 > divisor) | ((remainder * 2 == divisor) & (quotient % 2 == 1)))
         )
-        is_native = pl.col(f"{role}__native")
+        is_native = _is_native(role, native)
         value = pl.when(is_native & up).then(value + 1).otherwise(value)
         excess = excess & ~is_native
     ok = pl.col(f"{role}__ok")
@@ -511,7 +531,9 @@ def _currency_checks(roles: set[str]) -> list[_Check]:
     return checks
 
 
-def _decide_decimal(w: pl.DataFrame, money: list[str], hint: str) -> tuple[str, str | None]:
+def _decide_decimal(
+    w: pl.DataFrame, money: list[str], hint: str, native: bool
+) -> tuple[str, str | None]:
     """The file's decimal mark, voted by every money value that shows one.
 
     Both marks in one value: the last is decimal. One mark repeated: it groups thousands. One
@@ -525,7 +547,7 @@ def _decide_decimal(w: pl.DataFrame, money: list[str], hint: str) -> tuple[str, 
     for group in (amounts, ["balance"] if "balance" in money else []):
         for role in group:
             body = pl.col(f"{role}__body")
-            usable = pl.col(f"{role}__shape") & ~pl.col(f"{role}__native")
+            usable = pl.col(f"{role}__shape") & ~_is_native(role, native)
             ambiguous = usable & body.str.contains(_AMBIGUOUS)
             counts = w.select(
                 (usable & body.str.contains(_DOT_EVIDENCE) & ~ambiguous).sum().alias("dot"),

@@ -56,6 +56,15 @@ def test_european_semicolon_cp1252_with_euro_and_umlauts() -> None:
     assert any("Windows-1252" in w for w in result.warnings)
 
 
+def test_mostly_utf8_with_a_stray_byte_stays_utf8() -> None:
+    text = "Datum;Beschreibung;Betrag\n" + "01.01.2024;Bäckerei Müller;-1,00\n" * 20
+    data = text.encode("utf-8") + "02.01.2024;Caf\xe9;-2,00\n".encode("cp1252")
+    result = extract_transactions("csv", data)
+    descriptions = result.rows.get_column("description").to_list()
+    assert descriptions[0] == "Bäckerei Müller" and descriptions[-1] == "Caf\ufffd"
+    assert result.warnings == ["1 byte(s) that are not valid UTF-8 were replaced"]
+
+
 def test_utf8_bom_tab_delimited_iso_dates() -> None:
     text = "\ufeffDate\tPayee\tAmount\tCategory\n2024-03-01\tÉpicerie\t-4.20\tFood\n"
     result = extract_transactions("csv", text.encode("utf-8"))
@@ -64,6 +73,14 @@ def test_utf8_bom_tab_delimited_iso_dates() -> None:
     assert result.rows.get_column("description").to_list() == ["Épicerie"]  # payee fallback
     assert result.rows.get_column("category").to_list() == ["Food"]
     assert result.warnings == []
+
+
+def test_utf16_with_bom() -> None:
+    result = extract_transactions(
+        "csv", "Date\tPayee\tAmount\n2024-03-01\tZoë\t-1.00\n".encode("utf-16")
+    )
+    assert result.rows.get_column("description").to_list() == ["Zoë"]
+    assert amounts(result) == [-100] and result.warnings == []
 
 
 def test_pipe_delimited_and_space_thousands() -> None:
@@ -79,10 +96,11 @@ def test_debit_and_credit_columns() -> None:
         "2024-01-02,Rent,950.00,,1050.00\n"
         "2024-01-03,Salary,,3000.00,4050.00\n"
         "2024-01-04,Zero in other column,12.00,0.00,4038.00\n"
+        "2024-01-05,Dash for empty,-,2.00,4040.00\n"
     )
     assert result.errors == []
-    assert amounts(result) == [-95000, 300000, -1200]
-    assert result.rows.get_column("balance_minor").to_list() == [105000, 405000, 403800]
+    assert amounts(result) == [-95000, 300000, -1200, 200]
+    assert result.rows.get_column("balance_minor").to_list() == [105000, 405000, 403800, 404000]
 
 
 def test_sign_formats_parentheses_trailing_minus_codes_and_symbols() -> None:
