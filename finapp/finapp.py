@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import reflex as rx
 
@@ -13,6 +16,7 @@ from finapp.pages.login import login_page
 from finapp.pages.projects import projects_page
 from finapp.pages.settings import settings_page
 from finapp.pages.upcoming import batch_jobs_page, email_page, webhooks_page
+from finapp.services.scheduler import start_scheduler, stop_scheduler
 from finapp.state.api_tokens import ApiTokensState
 from finapp.state.auth import AuthState
 from finapp.state.dashboard import DashboardState
@@ -20,6 +24,18 @@ from finapp.state.files import FilesState
 from finapp.state.projects import ProjectsState
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@contextlib.asynccontextmanager
+async def scheduler_lifespan() -> AsyncIterator[None]:
+    """Start the batch-job scheduler with the server (every worker starts one; the lock makes
+    exactly one of them active) and stop it cleanly at shutdown."""
+    await asyncio.to_thread(start_scheduler)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(stop_scheduler)
+
 
 app = rx.App(
     api_transformer=create_api(),

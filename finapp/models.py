@@ -6,7 +6,7 @@ from datetime import date as date_type
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from finapp.db import utcnow
@@ -146,3 +146,52 @@ class AggregationReport(SQLModel, table=True):
     is_valid: bool = True
     duration_ms: int = 0
     report: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class BatchJob(SQLModel, table=True):
+    """A scheduled job. The database is the source of truth; the scheduler is rebuilt from it."""
+
+    __tablename__ = "batch_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(max_length=64, unique=True, index=True)  # the public slug
+    job_type: str = Field(max_length=32)
+    project_id: str = Field(foreign_key="project.id", max_length=64, index=True)
+    cron: str = Field(max_length=120)
+    timezone: str = Field(max_length=64)
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    timeout_seconds: int = 3600
+    max_retries: int = 2
+    retry_backoff_seconds: int = 60
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+    # The last fire time the scheduler handled: missed runs are counted from here after a stop.
+    last_scheduled_for: datetime | None = None
+
+
+class JobRun(SQLModel, table=True):
+    """One execution (or a recorded non-execution: skipped, missed) of a batch job."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (
+        UniqueConstraint("job_pk", "scheduled_for", name="uq_job_run_job_scheduled_for"),
+        Index("ix_job_run_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_pk: int = Field(foreign_key="batch_job.id", index=True, ondelete="CASCADE")
+    trigger: str = Field(max_length=16)  # schedule | manual | retry | catch-up
+    attempt: int = 1
+    scheduled_for: datetime
+    status: str = Field(default="queued", max_length=16)
+    # queued | running | completed | failed | missed | skipped | abandoned
+    queued_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    heartbeat_at: datetime | None = None
+    worker: str = Field(default="", max_length=128)  # host:pid that ran it
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    error: str = Field(default="", sa_type=Text)
+    log: str = Field(default="", sa_type=Text)

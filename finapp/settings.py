@@ -11,6 +11,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,19 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(60, alias="FINAPP_ACCESS_TOKEN_MINUTES", ge=1, le=60 * 24)
     max_file_mb: int = Field(50, alias="FINAPP_MAX_FILE_MB", ge=1, le=4096)
     default_currency: str = Field("EUR", alias="FINAPP_DEFAULT_CURRENCY", pattern=r"^[A-Z]{3}$")
+    default_timezone: str = Field("UTC", alias="FINAPP_TIMEZONE")
+    scheduler_enabled: bool = Field(True, alias="FINAPP_SCHEDULER")
+    job_misfire_grace_seconds: int = Field(3600, alias="FINAPP_JOB_MISFIRE_GRACE_SECONDS", ge=0)
+    job_run_retention: int = Field(200, alias="FINAPP_JOB_RUN_RETENTION", ge=1)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
 
     @field_validator("database_url")
     @classmethod

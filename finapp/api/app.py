@@ -6,9 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from finapp import __version__
-from finapp.api import auth, files, health, projects, tokens
+from finapp.api import auth, batch, files, health, projects, tokens
 from finapp.api.limits import BodySizeLimit
+from finapp.services.cron import InvalidCron
 from finapp.services.errors import (
+    Conflict,
     FinappError,
     InvalidCredentials,
     InvalidInput,
@@ -23,6 +25,8 @@ _STATUS_FOR_ERROR: list[tuple[type[FinappError], int]] = [
     (InvalidCredentials, 401),
     (InvalidToken, 401),
     (NotFound, 404),
+    (Conflict, 409),
+    (InvalidCron, 422),
     (TooLarge, 413),
     (InvalidInput, 400),
 ]
@@ -50,6 +54,6 @@ def create_api() -> FastAPI:
     )
     api.add_exception_handler(FinappError, _domain_error)
     api.add_middleware(BodySizeLimit)
-    for module in (auth, tokens, files, projects, health):
+    for module in (auth, tokens, files, projects, batch, health):
         api.include_router(module.router)
     return api

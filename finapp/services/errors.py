@@ -33,6 +33,10 @@ class InvalidInput(FinappError):
     """The caller sent something we refuse; the message says what and why."""
 
 
+class Conflict(FinappError):
+    """The request clashes with existing state (HTTP 409), e.g. a job id already taken."""
+
+
 class TooLarge(InvalidInput):
     """A body or file over the configured limit (HTTP 413)."""
 
