@@ -34,7 +34,6 @@ def build_engine(url: str) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
         event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
@@ -42,19 +41,16 @@ def build_engine(url: str) -> Engine:
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the UI read while a job writes; the busy timeout makes writers queue instead of
     # failing with "database is locked".
-    # pysqlite opens transactions lazily and on its own terms, which breaks SAVEPOINTs (a
-    # released savepoint commits). Take over: no implicit transactions, BEGIN on "begin" below.
-    dbapi_connection.isolation_level = None
+    # pysqlite's own transaction handling is kept on purpose: it begins a transaction at the
+    # first write, so reads never hold a snapshot that a later write would have to upgrade
+    # (which fails at once with "database is locked" under concurrency, busy timeout or not).
+    # The price: SAVEPOINTs are unreliable on SQLite, so the code does not use them.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _begin_sqlite(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
 
 
 def get_engine() -> Engine:

@@ -10,15 +10,17 @@ from collections.abc import AsyncIterator
 import reflex as rx
 
 from finapp.api.app import create_api
+from finapp.pages.batch_jobs import batch_jobs_page
 from finapp.pages.dashboard import dashboard_page
 from finapp.pages.files import files_page
 from finapp.pages.login import login_page
 from finapp.pages.projects import projects_page
 from finapp.pages.settings import settings_page
-from finapp.pages.upcoming import batch_jobs_page, email_page, webhooks_page
+from finapp.pages.upcoming import email_page, webhooks_page
 from finapp.services.scheduler import start_scheduler, stop_scheduler
 from finapp.state.api_tokens import ApiTokensState
 from finapp.state.auth import AuthState
+from finapp.state.batch_jobs import BatchJobsState
 from finapp.state.dashboard import DashboardState
 from finapp.state.files import FilesState
 from finapp.state.projects import ProjectsState
@@ -42,6 +44,8 @@ app = rx.App(
     head_components=[rx.el.meta(name="robots", content="noindex")],
 )
 
+app.register_lifespan_task(scheduler_lifespan)
+
 app.add_page(
     login_page, route="/login", title="Sign in · finapp", on_load=AuthState.redirect_if_signed_in
 )
@@ -52,7 +56,6 @@ app.add_page(
     on_load=[AuthState.require_login, DashboardState.refresh_status],
 )
 for route, page, title in (
-    ("/batch-jobs", batch_jobs_page, "Batch jobs"),
     ("/email", email_page, "Email"),
     ("/webhooks", webhooks_page, "Webhooks"),
 ):
@@ -74,4 +77,10 @@ app.add_page(
     route="/projects",
     title="Projects · finapp",
     on_load=[AuthState.require_login, ProjectsState.load],
+)
+app.add_page(
+    batch_jobs_page,
+    route="/batch-jobs",
+    title="Batch jobs · finapp",
+    on_load=[AuthState.require_login, BatchJobsState.load],
 )

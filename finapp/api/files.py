@@ -119,15 +119,15 @@ def upload_files(
     for upload in file:
         name = upload.filename or "file"
         try:
-            with session.begin_nested():  # a refused file must not undo the accepted ones
-                result = files.store_file(
-                    session=session,
-                    stream=upload.file,
-                    filename=name,
-                    project_id=project_id,
-                    source="upload",
-                    source_ref=f"api:{_user.username}",
-                )
+            # A refused file raises before store_file adds any row, so the accepted ones stay.
+            result = files.store_file(
+                session=session,
+                stream=upload.file,
+                filename=name,
+                project_id=project_id,
+                source="upload",
+                source_ref=f"api:{_user.username}",
+            )
             stored.append(FileOut.of(result.file))
         except InvalidInput as exc:
             first_error = first_error or exc

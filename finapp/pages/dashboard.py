@@ -125,6 +125,55 @@ def _transactions_card() -> rx.Component:
     )
 
 
+def _jobs_card() -> rx.Component:
+    return card(
+        "Batch jobs",
+        "calendar-clock",
+        rx.hstack(
+            rx.heading(DashboardState.jobs, size="8", id="dashboard-jobs"),
+            rx.cond(
+                DashboardState.running_runs > 0,
+                rx.badge(DashboardState.running_runs, " running", color_scheme="blue"),
+            ),
+            align="center",
+        ),
+        rx.cond(
+            DashboardState.next_run != "",
+            rx.text(
+                "Next run ",
+                rx.moment(DashboardState.next_run, from_now=True),
+                size="2",
+                color=rx.color("gray", 11),
+            ),
+            rx.text("Nothing scheduled.", size="2", color=rx.color("gray", 11)),
+        ),
+        rx.cond(
+            DashboardState.failed_runs_24h > 0,
+            rx.vstack(
+                rx.text(
+                    DashboardState.failed_runs_24h,
+                    " failed runs in 24 h:",
+                    size="2",
+                    color=rx.color("red", 11),
+                ),
+                rx.hstack(
+                    rx.foreach(
+                        DashboardState.failed_jobs, lambda j: rx.badge(j, color_scheme="red")
+                    ),
+                    wrap="wrap",
+                ),
+                spacing="1",
+            ),
+            rx.cond(
+                DashboardState.jobs > 0,
+                rx.text("No failures in the last 24 h.", size="2", color=rx.color("green", 11)),
+            ),
+        ),
+        rx.spacer(),
+        _open_link("/batch-jobs"),
+    )
+
+
 def dashboard_page() -> rx.Component:
     return page_shell(
         "Dashboard",
@@ -136,7 +185,7 @@ def dashboard_page() -> rx.Component:
         rx.grid(
             _files_card(),
             _transactions_card(),
-            _placeholder("Batch jobs", "calendar-clock", "No scheduled jobs yet.", "/batch-jobs"),
+            _jobs_card(),
             _placeholder("Mailbox", "mail", "No mailbox connected.", "/email"),
             _placeholder("Webhooks", "webhook", "No webhook events received.", "/webhooks"),
             _system_card(),

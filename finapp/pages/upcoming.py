@@ -8,17 +8,6 @@ import reflex as rx
 from finapp.components.layout import empty_state, page_shell
 
 
-def batch_jobs_page() -> rx.Component:
-    return page_shell(
-        "Batch jobs",
-        empty_state(
-            "calendar-clock",
-            "No batch jobs yet",
-            "Scheduled aggregation jobs (cron) will be created, paused and run from here.",
-        ),
-    )
-
-
 def email_page() -> rx.Component:
     return page_shell(
         "Email",

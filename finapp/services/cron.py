@@ -66,6 +66,12 @@ def parse_cron(expression: str) -> str:
 
 
 def _explain_error(message: str, parts: list[str]) -> str:
+    if "day-of-month" in message.lower() and _parses(f"0 0 {parts[2]} * *"):
+        # Each field is fine on its own; together they name no real date (Feb 30, Apr 31).
+        return (
+            f"The day-of-month {parts[2]!r} never occurs in month {parts[3]!r}, so this "
+            "schedule would never run."
+        )
     for index, name in enumerate(FIELDS):
         if name.replace("-", " ") in message.lower().replace("-", " "):
             return (
@@ -73,6 +79,14 @@ def _explain_error(message: str, parts: list[str]) -> str:
                 f"(allowed: {ALLOWED[name]}, with *, lists, ranges and /steps)."
             )
     return f"The schedule is not valid: {message}."
+
+
+def _parses(expression: str) -> bool:
+    try:
+        CronSim(expression, datetime.now(ZoneInfo("UTC")))
+    except CronSimError:
+        return False
+    return True
 
 
 def parse_timezone(name: str) -> ZoneInfo:

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
 from finapp.db import session_scope, utcnow
@@ -40,12 +41,30 @@ def record_fire(
 ) -> JobRun | None:
     """A queued run for this fire, or None when one exists already (another scheduler, a
     retry of the fire): the unique (job, scheduled_for) key decides."""
-    run = JobRun(job_pk=job.id, trigger=trigger, scheduled_for=scheduled_for)
-    try:
-        with session.begin_nested():
-            session.add(run)
-    except IntegrityError:
+    # INSERT … ON CONFLICT DO NOTHING rather than catching IntegrityError: no savepoint needed,
+    # and the session stays usable either way.
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    statement = (
+        insert(JobRun)
+        .values(
+            job_pk=job.id,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
+            status="queued",
+            attempt=1,
+            queued_at=utcnow(),
+            worker="",
+            error="",
+            log="",
+        )
+        .on_conflict_do_nothing(index_elements=["job_pk", "scheduled_for"])
+        .returning(JobRun.id)
+    )
+    run_id = session.execute(statement).scalar()
+    if run_id is None:
         return None
+    run = session.get(JobRun, run_id)
     if job.last_scheduled_for is None or scheduled_for > job.last_scheduled_for:
         job.last_scheduled_for = scheduled_for
         session.add(job)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlmodel import Session, col, func, select
 
-from finapp.models import AggregationReport, StoredFile, Transaction
+from finapp.db import utcnow
+from finapp.models import AggregationReport, BatchJob, JobRun, StoredFile, Transaction
+from finapp.services import batch_jobs
 
 
 @dataclass(frozen=True)
@@ -17,13 +20,18 @@ class Overview:
     transactions: int = 0
     projects: int = 0
     failing_projects: list[str] = field(default_factory=list)
+    jobs: int = 0
+    running_runs: int = 0
+    next_run: str | None = None
+    failed_runs_24h: int = 0
+    failed_jobs: list[str] = field(default_factory=list)
 
 
 def overview(*, session: Session) -> Overview:
     by_source = dict(
         session.exec(select(StoredFile.source, func.count()).group_by(StoredFile.source)).all()
     )
-    failed = session.exec(
+    failed_files = session.exec(
         select(func.count()).select_from(StoredFile).where(StoredFile.status == "failed")
     ).one()
     transactions = session.exec(select(func.count()).select_from(Transaction)).one()
@@ -37,10 +45,25 @@ def overview(*, session: Session) -> Overview:
             latest, col(AggregationReport.id) == latest.c.latest_id
         )
     ).all()
+    jobs = batch_jobs.health(session=session)
+    failed = session.exec(
+        select(BatchJob.job_id, func.count())
+        .join(JobRun, col(JobRun.job_pk) == BatchJob.id)
+        .where(
+            col(JobRun.status).in_(["failed", "abandoned", "missed"]),
+            col(JobRun.finished_at) >= utcnow() - timedelta(hours=24),
+        )
+        .group_by(BatchJob.job_id)
+    ).all()
     return Overview(
+        jobs=jobs["jobs"],
+        running_runs=jobs["running_runs"],
+        next_run=jobs["next_run"],
+        failed_runs_24h=sum(n for _, n in failed),
+        failed_jobs=sorted(job_id for job_id, _ in failed),
         files_by_source=by_source,
         files_total=sum(by_source.values()),
-        files_failed=failed,
+        files_failed=failed_files,
         transactions=transactions,
         projects=len(reports),
         failing_projects=sorted(p for p, valid in reports if not valid),

@@ -24,6 +24,11 @@ class DashboardState(AuthState):
     transactions: int = 0
     projects: int = 0
     failing_projects: list[str] = []
+    jobs: int = 0
+    running_runs: int = 0
+    next_run: str = ""
+    failed_runs_24h: int = 0
+    failed_jobs: list[str] = []
 
     @rx.event
     def refresh_status(self, _tick: Any = None) -> None:
@@ -44,3 +49,8 @@ class DashboardState(AuthState):
         self.transactions = figures.transactions
         self.projects = figures.projects
         self.failing_projects = figures.failing_projects
+        self.jobs = figures.jobs
+        self.running_runs = figures.running_runs
+        self.next_run = figures.next_run or ""
+        self.failed_runs_24h = figures.failed_runs_24h
+        self.failed_jobs = figures.failed_jobs

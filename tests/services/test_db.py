@@ -75,15 +75,28 @@ def test_utcnow_is_timezone_aware() -> None:
     assert db.utcnow().utcoffset().total_seconds() == 0
 
 
-def test_a_released_savepoint_is_rolled_back_with_its_outer_transaction(database) -> None:
-    from sqlmodel import select
+def test_concurrent_read_then_write_transactions_do_not_fail_as_locked(database: Path) -> None:
+    """Each worker reads, then writes, in one unit of work, as services do. With transactions
+    opened at BEGIN (not at the first write) SQLite refuses the upgrade at once under
+    contention ("database is locked"); this must wait its turn instead."""
+    import threading
 
-    from finapp.models import User
+    errors: list[BaseException] = []
 
-    with pytest.raises(RuntimeError), db.session_scope() as session:
-        session.exec(select(User)).all()  # a query first, as the upload route does
-        with session.begin_nested():
-            session.add(User(username="inner", password_hash="x"))
-        raise RuntimeError("the request fails after the savepoint was released")
+    def work(worker: int) -> None:
+        try:
+            for i in range(15):
+                with db.session_scope() as session:
+                    session.exec(select(User)).all()
+                    session.add(User(username=f"w{worker}-{i}", password_hash="x"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
     with db.session_scope() as session:
-        assert session.exec(select(User).where(User.username == "inner")).first() is None
+        assert len(session.exec(select(User)).all()) == 60
