@@ -24,7 +24,7 @@ from sqlmodel import Session, col, func, select
 
 from finapp.db import session_scope, utcnow
 from finapp.models import BatchJob, JobRun
-from finapp.services.cron import CronTrigger, fire_times_between
+from finapp.services.cron import CronTrigger
 from finapp.services.job_types import handler_for
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"
 HEARTBEAT_SECONDS = 5
 STALE_AFTER = timedelta(seconds=30)
 MAX_LOG_CHARS = 20_000
-MAX_MISSED_RECORDS = 1
+MAX_COUNTED_FIRES = 100_000
 
 
 def record_fire(
@@ -135,6 +135,7 @@ def execute(run_id: int) -> str:
             return "gone"
         snapshot = BatchJob.model_validate(job.model_dump())
         timeout = job.timeout_seconds
+        prior_log = run.log  # e.g. a catch-up run's note on what it stands for
     lines: list[str] = []
 
     def log(message: str) -> None:
@@ -174,7 +175,7 @@ def execute(run_id: int) -> str:
         run.duration_ms = duration_ms
         run.result = outcome.get("result") if status == "completed" else None
         run.error = error
-        run.log = "\n".join(lines)[-MAX_LOG_CHARS:]
+        run.log = "\n".join([prior_log, *lines] if prior_log else lines)[-MAX_LOG_CHARS:]
         session.add(run)
         job = session.get(BatchJob, run.job_pk)
         if status == "failed" and job is not None and run.attempt <= job.max_retries:
@@ -250,12 +251,13 @@ def catch_up(*, session: Session, job: BatchJob, now: datetime, grace: timedelta
     """
     since = job.last_scheduled_for or job.updated_at
     trigger = CronTrigger(job.cron, job.timezone)
-    missed = fire_times_between(trigger, since, now, limit=1000)
-    if not missed:
+    missed = count_fire_times(trigger, since, now)
+    if missed is None:
         return None
-    latest = missed[-1]
+    count, first, latest = missed
+    counted = f"{count}" if count < MAX_COUNTED_FIRES else f"More than {MAX_COUNTED_FIRES}"
     note = (
-        f"{len(missed)} fire time(s) missed between {missed[0].isoformat()} and "
+        f"{counted} fire time(s) missed between {first.isoformat()} and "
         f"{latest.isoformat()} while no scheduler was running."
     )
     if now - latest <= grace:
@@ -271,6 +273,30 @@ def catch_up(*, session: Session, job: BatchJob, now: datetime, grace: timedelta
         run.error = note + f" Beyond the {int(grace.total_seconds())} s grace period: not run."
         session.add(run)
     return run
+
+
+def count_fire_times(
+    trigger: CronTrigger, start: datetime, end: datetime
+) -> tuple[int, datetime, datetime] | None:
+    """How many fire times fall in (start, end], the first and the latest; None if none.
+
+    Counting stops at MAX_COUNTED_FIRES (a per-minute job down for months); the latest is then
+    found directly from the end."""
+    count = 0
+    first: datetime | None = None
+    latest: datetime | None = None
+    for moment in trigger.after(start):
+        if moment > end:
+            break
+        count += 1
+        first = first or moment
+        latest = moment
+        if count >= MAX_COUNTED_FIRES:
+            latest = trigger.latest_at_or_before(end)
+            break
+    if first is None or latest is None:
+        return None
+    return count, first, latest
 
 
 def prune(*, session: Session, keep: int) -> int:

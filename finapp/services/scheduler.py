@@ -115,11 +115,8 @@ class Scheduler:
     def _become_active(self) -> None:
         logger.info("Scheduler active in %s (%s)", job_runs.WORKER, self.lock.description)
         self.active = True
-        now = utcnow()
         with session_scope() as session:
             job_runs.abandon_dead_runs(session=session, in_flight=self._snapshot_in_flight())
-            for job in session.exec(select(BatchJob).where(BatchJob.enabled)).all():
-                job_runs.catch_up(session=session, job=job, now=now, grace=self.grace)
         self._clock = BackgroundScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -129,6 +126,15 @@ class Scheduler:
         self._fingerprint = None
         with session_scope() as session:
             self._sync(session)
+        # Catch up only now that every job is loaded: APScheduler fires what comes after each
+        # job's load, this covers everything up to the end of the load, and a fire time that
+        # both see is recorded once (the unique key on job and fire time).
+        now = utcnow()
+        with session_scope() as session:
+            for job in session.exec(select(BatchJob).where(BatchJob.enabled)).all():
+                run = job_runs.catch_up(session=session, job=job, now=now, grace=self.grace)
+                if run is not None and run.status == "queued":
+                    self.notify()
         self.ready_at = time.monotonic()
         logger.info(
             "Scheduler ready with %d jobs in %.2f s",
