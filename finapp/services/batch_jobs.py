@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from finapp.db import utcnow
 from finapp.models import BatchJob, JobRun, StoredFile
@@ -108,14 +108,20 @@ def update_job(*, session: Session, job_id: str, **changes: Any) -> BatchJob:
         job.timezone = _zone(changes["timezone"])
     if changes.get("project_id") is not None:
         job.project_id = ensure_project(session=session, project_id=changes["project_id"]).id
-    if "file_ids" in changes:
-        ids = _file_ids(session, job.project_id, changes["file_ids"])
-        job.params = {**job.params, "file_ids": ids} if ids else {}
+    # File ids are checked against the (possibly new) project whether or not they changed.
+    wanted = changes["file_ids"] if "file_ids" in changes else job.params.get("file_ids")
+    ids = _file_ids(session, job.project_id, wanted)
+    job.params = {**job.params, "file_ids": ids} if ids else {}
+
+    def unless_null(name: str) -> Any:  # null in a PATCH means "leave as it is"
+        value = changes.get(name)
+        return getattr(job, name) if value is None else value
+
     _apply_policy(
         job,
-        changes.get("timeout_seconds", job.timeout_seconds),
-        changes.get("max_retries", job.max_retries),
-        changes.get("retry_backoff_seconds", job.retry_backoff_seconds),
+        unless_null("timeout_seconds"),
+        unless_null("max_retries"),
+        unless_null("retry_backoff_seconds"),
     )
     if changes.get("enabled") is not None:
         _set_enabled(job, bool(changes["enabled"]))
@@ -143,12 +149,13 @@ def _set_enabled(job: BatchJob, enabled: bool) -> None:
 def delete_job(*, session: Session, job_id: str) -> int:
     """Delete the job and its run history; returns how many runs went with it."""
     job = get_job(session=session, job_id=job_id)
-    runs = session.exec(select(JobRun).where(JobRun.job_pk == job.id)).all()
-    for run in runs:
-        session.delete(run)
+    runs = session.exec(
+        select(func.count()).select_from(JobRun).where(JobRun.job_pk == job.id)
+    ).one()
+    session.exec(delete(JobRun).where(col(JobRun.job_pk) == job.id))
     session.delete(job)
     session.flush()
-    return len(runs)
+    return runs
 
 
 def get_job(*, session: Session, job_id: str) -> BatchJob:
@@ -169,11 +176,18 @@ def list_jobs(*, session: Session, offset: int = 0, limit: int = 50) -> tuple[li
 def views(*, session: Session, jobs: list[BatchJob]) -> list[JobView]:
     """Status, next run and last run for a page of jobs in two queries."""
     ids = [j.id for j in jobs]
+    # The last run is the newest that actually ran (or was missed): a skipped fire must not
+    # hide the run that made it skip.
     latest_ids = session.exec(
         select(func.max(JobRun.id))
-        .where(col(JobRun.job_pk).in_(ids), col(JobRun.status).not_in(["queued"]))
+        .where(col(JobRun.job_pk).in_(ids), col(JobRun.status).not_in(["queued", "skipped"]))
         .group_by(JobRun.job_pk)
     ).all()
+    running = set(
+        session.exec(
+            select(JobRun.job_pk).where(col(JobRun.job_pk).in_(ids), JobRun.status == "running")
+        ).all()
+    )
     latest = {
         r.job_pk: r
         for r in session.exec(select(JobRun).where(col(JobRun.id).in_(latest_ids))).all()
@@ -184,7 +198,7 @@ def views(*, session: Session, jobs: list[BatchJob]) -> list[JobView]:
         last = latest.get(job.id)
         if not job.enabled:
             status = "paused"
-        elif last is not None and last.status == "running":
+        elif job.id in running:
             status = "running"
         elif last is not None and last.status in ("failed", "abandoned", "missed"):
             status = "failed"

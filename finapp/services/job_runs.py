@@ -34,6 +34,7 @@ HEARTBEAT_SECONDS = 5
 STALE_AFTER = timedelta(seconds=30)
 MAX_LOG_CHARS = 20_000
 MAX_COUNTED_FIRES = 100_000
+RETRY_WAIT = timedelta(seconds=5)
 
 
 def record_fire(
@@ -96,6 +97,12 @@ def claim(*, session: Session, run_id: int) -> JobRun | None:
         )
     ).first()
     now = utcnow()
+    if busy is not None and run.trigger == "retry":
+        # A retry is owed, not optional: wait for the running run instead of dropping it.
+        run.scheduled_for = now + RETRY_WAIT
+        session.add(run)
+        session.flush()
+        return None
     if busy is not None:
         run.status = "skipped"
         run.finished_at = now

@@ -114,7 +114,8 @@ class Scheduler:
 
     def _become_active(self) -> None:
         logger.info("Scheduler active in %s (%s)", job_runs.WORKER, self.lock.description)
-        self.active = True
+        if self._clock is not None:  # a previous attempt failed half-way
+            self._clock.shutdown(wait=False)
         with session_scope() as session:
             job_runs.abandon_dead_runs(session=session, in_flight=self._snapshot_in_flight())
         self._clock = BackgroundScheduler(
@@ -135,6 +136,7 @@ class Scheduler:
                 run = job_runs.catch_up(session=session, job=job, now=now, grace=self.grace)
                 if run is not None and run.status == "queued":
                     self.notify()
+        self.active = True  # only now: status() must not say active with nothing loaded
         self.ready_at = time.monotonic()
         logger.info(
             "Scheduler ready with %d jobs in %.2f s",
