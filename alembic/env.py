@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.config import fileConfig
+from pathlib import Path
 
+from sqlalchemy import Connection, make_url, text
 from sqlmodel import SQLModel
 
 from alembic import context
@@ -16,6 +21,7 @@ if config.config_file_name and not config.attributes.get("skip_logging_config"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = SQLModel.metadata
+MIGRATION_LOCK_KEY = 0x66696E61707002  # "finapp" + 2 (the scheduler uses + 1)
 
 
 def database_url() -> str:
@@ -34,9 +40,35 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+@contextmanager
+def one_migrator_at_a_time(connection: Connection, url: str) -> Iterator[None]:
+    """Several processes starting at once (workers, instances, test runners) must not run the
+    same migration twice: an advisory lock on PostgreSQL, a file lock beside a SQLite file."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    with Path(f"{database}.migrate.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_migrations_online() -> None:
-    engine = build_engine(database_url())
-    with engine.connect() as connection:
+    url = database_url()
+    engine = build_engine(url)
+    with engine.connect() as connection, one_migrator_at_a_time(connection, url):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -15,7 +15,9 @@ from alembic.config import Config
 from alembic import command
 from finapp.db import session_scope
 from finapp.services.admin_setup import ensure_admin
+from finapp.services.batch_jobs import ensure_email_job
 from finapp.services.errors import FinappError
+from finapp.services.mailboxes import list_mailboxes, sync_env_mailbox
 from finapp.settings import SettingsError, get_settings
 
 logger = logging.getLogger("finapp.manage")
@@ -42,6 +44,12 @@ def prepare() -> None:
     migrate()
     with session_scope() as session:
         result = ensure_admin(session=session, settings=settings)
+    with session_scope() as session:
+        sync_env_mailbox(session=session, settings=settings)
+        enabled = list_mailboxes(session=session, enabled_only=True)
+        ensure_email_job(
+            session=session, poll_minutes=settings.email_poll_minutes, wanted=bool(enabled)
+        )
     if result.action == "generated":
         logger.warning(
             "Created admin user %r with a generated password, written to %s (readable by you only)",

@@ -156,7 +156,10 @@ class BatchJob(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(max_length=64, unique=True, index=True)  # the public slug
     job_type: str = Field(max_length=32)
-    project_id: str = Field(foreign_key="project.id", max_length=64, index=True)
+    # None for jobs that are not about one project (the email check).
+    project_id: str | None = Field(
+        default=None, foreign_key="project.id", max_length=64, index=True
+    )
     cron: str = Field(max_length=120)
     timezone: str = Field(max_length=64)
     enabled: bool = True
@@ -195,3 +198,58 @@ class JobRun(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     error: str = Field(default="", sa_type=Text)
     log: str = Field(default="", sa_type=Text)
+
+
+class Mailbox(SQLModel, table=True):
+    """An IMAP mailbox to collect attachments from. The one from the EMAIL_* environment is
+    kept in sync at start (source "env", its password never stored); others are added in the
+    UI with the password encrypted at rest."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    source: str = Field(default="ui", max_length=8)  # env | ui
+    address: str = Field(max_length=254)  # the IMAP login
+    password_encrypted: str = Field(default="", sa_type=Text)
+    imap_server: str = Field(max_length=253)
+    imap_port: int = 993
+    security: str = Field(default="ssl", max_length=8)  # ssl | starttls | none
+    ca_file: str = Field(default="", max_length=500)
+    folder: str = Field(default="INBOX", max_length=200)
+    sender_whitelist: str = Field(default="", sa_type=Text)  # addresses and @domains
+    default_project: str = Field(default="", max_length=64)
+    post_action: str = Field(default="none", max_length=8)  # none | seen | move | flag
+    post_action_arg: str = Field(default="", max_length=200)  # folder or keyword
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    check_started_at: datetime | None = None  # set while a check runs: one at a time
+    last_check_at: datetime | None = None
+    last_status: str = Field(default="never", max_length=16)  # never | connected | error
+    last_error: str = Field(default="", sa_type=Text)
+
+
+class ProcessedMail(SQLModel, table=True):
+    """The ledger: every message seen once, by (mailbox, folder, UIDVALIDITY, UID)."""
+
+    __tablename__ = "processed_mail"
+    __table_args__ = (
+        UniqueConstraint(
+            "mailbox_id", "folder", "uidvalidity", "uid", name="uq_processed_mail_uid"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True, ondelete="CASCADE")
+    folder: str = Field(max_length=200)
+    uidvalidity: int = Field(sa_type=BigInteger)
+    uid: int = Field(sa_type=BigInteger)
+    message_id: str = Field(default="", max_length=998, index=True)
+    sender: str = Field(default="", max_length=254)
+    subject: str = Field(default="", max_length=998)
+    received_at: datetime | None = None
+    status: str = Field(max_length=16, index=True)  # processed | skipped | failed | unassigned
+    reason: str = Field(default="", sa_type=Text)
+    project_id: str | None = Field(default=None, max_length=64)
+    file_ids: list[int] = Field(default_factory=list, sa_type=JSON)
+    attachment_names: list[str] = Field(default_factory=list, sa_type=JSON)
+    processed_at: datetime = Field(default_factory=utcnow, index=True)

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     job_misfire_grace_seconds: int = Field(3600, alias="FINAPP_JOB_MISFIRE_GRACE_SECONDS", ge=0)
     job_run_retention: int = Field(200, alias="FINAPP_JOB_RUN_RETENTION", ge=1)
 
+    # The default mailbox (names kept from the existing platform).
+    email_address: str | None = Field(None, alias="EMAIL_ADDRESS", max_length=254)
+    email_password: SecretStr | None = Field(None, alias="EMAIL_PASSWORD")
+    email_imap_server: str = Field("imap.gmail.com", alias="EMAIL_IMAP_SERVER", max_length=253)
+    email_imap_port: int | None = Field(None, alias="EMAIL_IMAP_PORT", ge=1, le=65535)
+    email_security: str = Field("ssl", alias="EMAIL_SECURITY", pattern=r"^(ssl|starttls|none)$")
+    email_folder: str = Field("INBOX", alias="EMAIL_FOLDER", max_length=200)
+    email_sender_whitelist: str = Field("", alias="EMAIL_SENDER_WHITELIST")
+    email_poll_minutes: int = Field(5, alias="EMAIL_POLL_MINUTES", ge=1, le=1440)
+    email_ca_file: str = Field("", alias="EMAIL_CA_FILE")
+    email_default_project: str = Field("", alias="EMAIL_DEFAULT_PROJECT", max_length=64)
+
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

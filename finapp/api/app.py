@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from finapp import __version__
-from finapp.api import auth, batch, files, health, projects, tokens
+from finapp.api import auth, batch, email, files, health, projects, tokens
 from finapp.api.limits import BodySizeLimit
 from finapp.services.cron import InvalidCron
 from finapp.services.errors import (
@@ -54,6 +54,6 @@ def create_api() -> FastAPI:
     )
     api.add_exception_handler(FinappError, _domain_error)
     api.add_middleware(BodySizeLimit)
-    for module in (auth, tokens, files, projects, batch, health):
+    for module in (auth, tokens, files, projects, batch, email, health):
         api.include_router(module.router)
     return api

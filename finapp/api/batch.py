@@ -73,7 +73,7 @@ class RunOut(BaseModel):
 class JobOut(BaseModel):
     job_id: str
     job_type: str
-    project_id: str
+    project_id: str | None
     schedule: str
     timezone: str
     description: str

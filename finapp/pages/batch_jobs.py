@@ -280,7 +280,11 @@ def _job_row(row: rx.Var[dict[str, str]]) -> rx.Component:
         rx.table.cell(
             rx.vstack(
                 rx.text(row["job_id"], weight="medium"),
-                rx.link(row["project_id"], href="/projects?id=" + row["project_id"], size="1"),
+                rx.cond(
+                    row["project_id"] != "",
+                    rx.link(row["project_id"], href="/projects?id=" + row["project_id"], size="1"),
+                    rx.text("all mailboxes", size="1", color=rx.color("gray", 10)),
+                ),
                 spacing="0",
             )
         ),

@@ -87,6 +87,44 @@ def create_job(
     return job
 
 
+EMAIL_JOB_ID = "email-check"
+
+
+def poll_schedule(minutes: int) -> str:
+    """EMAIL_POLL_MINUTES as cron: every n minutes (steps restart each hour, as in cron)."""
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    hours = max(1, minutes // 60)
+    return "0 * * * *" if hours == 1 else f"0 */{min(hours, 23)} * * *"
+
+
+def ensure_email_job(*, session: Session, poll_minutes: int, wanted: bool) -> BatchJob | None:
+    """Keep the email_check job in line with the configuration: it exists and follows
+    EMAIL_POLL_MINUTES while a mailbox is enabled, and is paused otherwise."""
+    job = session.exec(select(BatchJob).where(BatchJob.job_id == EMAIL_JOB_ID)).first()
+    schedule = poll_schedule(poll_minutes)
+    if job is None:
+        if not wanted:
+            return None
+        job = BatchJob(
+            job_id=EMAIL_JOB_ID,
+            job_type="email_check",
+            project_id=None,
+            cron=schedule,
+            timezone="UTC",
+            timeout_seconds=1800,
+            max_retries=0,
+        )
+    elif job.cron == schedule and job.enabled == wanted:
+        return job
+    job.cron = schedule
+    _set_enabled(job, wanted)
+    job.updated_at = utcnow()
+    session.add(job)
+    session.flush()
+    return job
+
+
 def update_job(*, session: Session, job_id: str, **changes: Any) -> BatchJob:
     """Change any of: schedule, timezone, enabled, project_id, file_ids, timeout_seconds,
     max_retries, retry_backoff_seconds. A new schedule takes effect from now on."""

@@ -58,3 +58,30 @@ def run_aggregation(session: Session, job: BatchJob, log: RunLog) -> dict[str, A
 
 
 register("aggregation", run_aggregation)
+
+
+def run_email_check(session: Session, job: BatchJob, log: RunLog) -> dict[str, Any]:
+    # Imported here: email ingestion imports the file services, which import this registry's
+    # neighbours; keeping it local avoids an import cycle at start.
+    from finapp.services.email_ingest import check_all
+
+    # Each message commits on its own unit of work; this run's session stays unused.
+    results = check_all()
+    for result in results:
+        log(
+            f"{result.mailbox}: {result.status}"
+            + (f" ({result.error})" if result.error else "")
+            + f", {result.new_messages} new, {len(result.new_files)} files"
+        )
+    errors = [f"{r.mailbox}: {r.error}" for r in results if r.status == "error"]
+    if errors and len(errors) == len(results):
+        raise RuntimeError("; ".join(errors))
+    return {
+        "mailboxes": len(results),
+        "new_messages": sum(r.new_messages for r in results),
+        "files": sum(len(r.new_files) for r in results),
+        "errors": errors,
+    }
+
+
+register("email_check", run_email_check)

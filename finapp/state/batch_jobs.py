@@ -46,7 +46,7 @@ def _job_row(view: JobView) -> dict[str, str]:
         summary = last.error.splitlines()[0][:160]
     return {
         "job_id": job.job_id,
-        "project_id": job.project_id,
+        "project_id": job.project_id or "",
         "schedule": job.cron,
         "timezone": job.timezone,
         "description": view.description,

@@ -1,0 +1,471 @@
+"""Collect statement attachments from IMAP mailboxes, each message exactly once.
+
+A check asks the server for the folder's UIDs, subtracts the ledger (processed_mail, keyed by
+mailbox, folder, UIDVALIDITY and UID), and fetches only the rest, in bulk chunks. Each message
+is handled in its own unit of work: its files (through store_file, so type checks, size limit,
+sanitised names and content dedupe apply) and its ledger row commit together. If the
+connection drops half-way, what was committed stays and the rest is fetched next time:
+nothing lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
+from imap_tools.errors import ImapToolsError, MailboxLoginError
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, func, select
+
+from finapp.db import session_scope, utcnow
+from finapp.models import Mailbox, ProcessedMail, StoredFile
+from finapp.services import files, mailboxes, transactions
+from finapp.services.errors import FinappError, InvalidInput, NotFound
+from finapp.services.file_types import EXTENSION_KINDS
+from finapp.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+FETCH_CHUNK = 50
+CONNECT_TIMEOUT = 30
+CHECK_STALE_AFTER = timedelta(minutes=30)  # a check holding the mailbox longer has died
+PROJECT_TOKEN = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
+# The existing platform's patterns, most specific first.
+SUBJECT_PATTERNS = (
+    re.compile(rf"^\s*\[{PROJECT_TOKEN}\]"),  # "[Q4_2024] Weekly Report"
+    re.compile(rf"\bProject_{PROJECT_TOKEN}", re.IGNORECASE),  # "Project_Q4_2024 Budget Update"
+    re.compile(rf"\bProject\s*[:#-]?\s+{PROJECT_TOKEN}", re.IGNORECASE),  # "Invoice - Project Q4"
+)
+BODY_PATTERN = re.compile(rf"^\s*Project\s*:\s*{PROJECT_TOKEN}", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    filename: str
+    saved_as: str
+    size: int
+    project_id: str
+    message_id: str
+    received_at: str
+    file_id: int
+    duplicate: bool
+
+
+@dataclass
+class CheckResult:
+    mailbox: str
+    status: str = "ok"  # ok | error | busy
+    error: str = ""
+    new_messages: int = 0
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    unassigned: int = 0
+    new_files: list[NewFile] = field(default_factory=list)
+
+
+def detect_project(subject: str, body: str) -> str | None:
+    """The project id named in a subject or body, per the platform's four conventions."""
+    for pattern in SUBJECT_PATTERNS:
+        match = pattern.search(subject or "")
+        if match:
+            return match.group(1).rstrip(".-")
+    match = BODY_PATTERN.search(body or "")
+    return match.group(1).rstrip(".-") if match else None
+
+
+def sender_allowed(sender: str, whitelist: str) -> bool:
+    entries = mailboxes.whitelist_entries(whitelist)
+    if not entries:
+        return True
+    sender = (sender or "").strip().lower()
+    domain = sender.rpartition("@")[2]
+    return any(sender == e or (e.startswith("@") and domain == e[1:]) for e in entries)
+
+
+@contextmanager
+def connect(mailbox: Mailbox) -> Iterator[BaseMailBox]:
+    """A logged-in connection that verifies TLS certificates and never waits forever."""
+    password = mailboxes.password_for(mailbox, get_settings())
+    context = ssl.create_default_context(cafile=mailbox.ca_file or None)
+    if mailbox.security == "ssl":
+        client: BaseMailBox = MailBox(
+            mailbox.imap_server, mailbox.imap_port, timeout=CONNECT_TIMEOUT, ssl_context=context
+        )
+    elif mailbox.security == "starttls":
+        client = MailBoxStartTls(
+            mailbox.imap_server, mailbox.imap_port, timeout=CONNECT_TIMEOUT, ssl_context=context
+        )
+    else:
+        if not mailboxes.is_loopback(mailbox.imap_server):
+            raise InvalidInput("Unencrypted IMAP is only allowed to localhost.")
+        client = MailBoxUnencrypted(mailbox.imap_server, mailbox.imap_port, timeout=CONNECT_TIMEOUT)
+    with client.login(mailbox.address, password, initial_folder=None) as logged_in:
+        yield logged_in
+
+
+def describe_error(exc: BaseException) -> str:
+    """A sentence an admin can act on, for each way a check can fail."""
+    if isinstance(exc, MailboxLoginError):
+        return (
+            "Login failed: the server refused the address or password (for Gmail and "
+            "Outlook use an app password)."
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS certificate not trusted: {exc.verify_message or exc}. Set the CA file if "
+            "the server uses a private certificate."
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc}."
+    if isinstance(exc, ConnectionRefusedError):
+        return "Connection refused: nothing listens on that host and port."
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError
+        return f"Timed out after {CONNECT_TIMEOUT} s waiting for the server."
+    if isinstance(exc, socket.gaierror):
+        return "Unknown host: the IMAP server name does not resolve."
+    if isinstance(exc, imaplib.IMAP4.abort | ConnectionResetError | BrokenPipeError):
+        return (
+            "The connection was lost during the check; the next check continues where it stopped."
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+def check_mailbox(mailbox_id: int) -> CheckResult:
+    """Fetch and process every message of the mailbox's folder not in the ledger yet."""
+    with session_scope() as session:
+        mailbox = mailboxes.get_mailbox(session=session, mailbox_id=mailbox_id)
+        snapshot = Mailbox.model_validate(mailbox.model_dump())
+    result = CheckResult(mailbox=snapshot.name)
+    if not _claim(mailbox_id):
+        result.status, result.error = "busy", "A check of this mailbox is already running."
+        return result
+    try:
+        with connect(snapshot) as client:
+            _check_folder(client, snapshot, result)
+    except (ImapToolsError, imaplib.IMAP4.error, OSError, FinappError) as exc:
+        result.status, result.error = "error", describe_error(exc)
+        logger.warning("Check of mailbox %s failed: %s", snapshot.name, exc)
+    finally:
+        _release(mailbox_id, result)
+    _extract(result)
+    return result
+
+
+def _check_folder(client: BaseMailBox, mailbox: Mailbox, result: CheckResult) -> None:
+    client.folder.set(mailbox.folder)
+    uidvalidity = int(client.folder.status(mailbox.folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+    on_server = {int(uid) for uid in client.uids("ALL")}
+    with session_scope() as session:
+        known = set(
+            session.exec(
+                select(ProcessedMail.uid).where(
+                    ProcessedMail.mailbox_id == mailbox.id,
+                    ProcessedMail.folder == mailbox.folder,
+                    ProcessedMail.uidvalidity == uidvalidity,
+                )
+            ).all()
+        )
+    new = sorted(on_server - known)
+    result.new_messages = len(new)
+    for start in range(0, len(new), FETCH_CHUNK):
+        chunk = [str(uid) for uid in new[start : start + FETCH_CHUNK]]
+        done: list[str] = []
+        for message in client.fetch(uid_list=chunk, mark_seen=False, bulk=True):
+            entry = process_message(
+                mailbox=mailbox, folder=mailbox.folder, uidvalidity=uidvalidity, message=message
+            )
+            _count(result, entry)
+            if entry.status == "processed":
+                done.append(message.uid)
+        _after_processing(client, mailbox, done)
+
+
+def process_message(
+    *,
+    mailbox: Mailbox,
+    folder: str,
+    uidvalidity: int,
+    message: MailMessage,
+    project_override: str | None = None,
+    ledger_id: int | None = None,
+) -> ProcessedMail:
+    """Store one message's attachments and its ledger row in one unit of work."""
+    try:
+        with session_scope() as session:
+            entry = (
+                session.get(ProcessedMail, ledger_id)
+                if ledger_id
+                else ProcessedMail(
+                    mailbox_id=mailbox.id,
+                    folder=folder,
+                    uidvalidity=uidvalidity,
+                    uid=int(message.uid),
+                    status="failed",
+                )
+            )
+            _fill(session, entry, mailbox, message, project_override)
+            session.add(entry)
+            session.flush()
+            return entry
+    except Exception as exc:  # malformed MIME and the like: record it, carry on
+        logger.warning("Message uid %s in %s failed: %s", message.uid, mailbox.name, exc)
+        with session_scope() as session:
+            entry = session.get(ProcessedMail, ledger_id) if ledger_id else None
+            entry = entry or ProcessedMail(
+                mailbox_id=mailbox.id,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                uid=int(message.uid),
+                status="failed",
+            )
+            entry.status = "failed"
+            entry.reason = f"Could not read the message: {type(exc).__name__}: {exc}"[:2000]
+            entry.processed_at = utcnow()
+            session.add(entry)
+            session.flush()
+            return entry
+
+
+def _fill(
+    session: Session,
+    entry: ProcessedMail,
+    mailbox: Mailbox,
+    message: MailMessage,
+    project_override: str | None,
+) -> None:
+    entry.message_id = _header(message, "message-id")[:998]
+    entry.sender = (message.from_ or "")[:254]
+    entry.subject = (message.subject or "")[:998]
+    entry.received_at = message.date if message.date and message.date.year > 1900 else None
+    entry.processed_at = utcnow()
+    if not sender_allowed(entry.sender, mailbox.sender_whitelist):
+        entry.status, entry.reason = "skipped", f"Sender {entry.sender} is not on the whitelist."
+        return
+    named = [a for a in message.attachments if a.filename]  # signature images have no name
+    entry.attachment_names = [a.filename[:255] for a in named][:50]
+    wanted = [a for a in named if _accepted(a.filename)]
+    ignored = [a.filename for a in named if not _accepted(a.filename)]
+    if not wanted:
+        entry.status = "skipped"
+        entry.reason = (
+            "No statement attachments"
+            + (f" (ignored: {', '.join(ignored)})" if ignored else "")
+            + "."
+        )
+        return
+    project = (
+        project_override
+        or detect_project(entry.subject, message.text or message.html or "")
+        or mailbox.default_project
+    )
+    if not project:
+        entry.status = "unassigned"
+        entry.reason = "No project id in the subject or body, and no default project."
+        return
+    notes: list[str] = []
+    stored: list[int] = []
+    for attachment in wanted:
+        try:
+            result = files.store_file(
+                session=session,
+                data=attachment.payload,
+                filename=attachment.filename,
+                project_id=project,
+                source="email",
+                source_ref=f"{mailbox.name}:{entry.message_id or message.uid}"[:512],
+            )
+        except InvalidInput as exc:
+            notes.append(str(exc))
+            continue
+        stored.append(result.file.id)
+    if ignored:
+        notes.append(f"Ignored (not a statement type): {', '.join(ignored)}.")
+    entry.project_id = project
+    entry.file_ids = stored
+    entry.status = "processed" if stored else "failed"
+    entry.reason = " ".join(notes)[:4000]
+
+
+def _accepted(filename: str) -> bool:
+    return any(filename.lower().endswith(ext) for ext in EXTENSION_KINDS)
+
+
+def _header(message: MailMessage, name: str) -> str:
+    values = message.headers.get(name) or ()
+    return values[0].strip() if values else ""
+
+
+def _count(result: CheckResult, entry: ProcessedMail) -> None:
+    setattr(result, entry.status, getattr(result, entry.status) + 1)
+    if entry.status != "processed":
+        return
+    with session_scope() as session:
+        for record in session.exec(
+            select(StoredFile).where(col(StoredFile.id).in_(entry.file_ids))
+        ).all():
+            result.new_files.append(
+                NewFile(
+                    filename=record.original_name,
+                    saved_as=record.safe_name,
+                    size=record.size,
+                    project_id=record.project_id,
+                    message_id=entry.message_id,
+                    received_at=entry.received_at.isoformat() if entry.received_at else "",
+                    file_id=record.id,
+                    duplicate=record.duplicate_of_id is not None,
+                )
+            )
+
+
+def _after_processing(client: BaseMailBox, mailbox: Mailbox, uids: list[str]) -> None:
+    if not uids or mailbox.post_action == "none":
+        return
+    try:
+        if mailbox.post_action == "seen":
+            client.flag(uids, "\\Seen", True)
+        elif mailbox.post_action == "flag":
+            client.flag(uids, mailbox.post_action_arg, True)
+        elif mailbox.post_action == "move":
+            client.move(uids, mailbox.post_action_arg)
+    except (ImapToolsError, imaplib.IMAP4.error) as exc:
+        # The messages are in the ledger already, so they will not be fetched again anyway.
+        logger.warning("After-processing action on %s failed: %s", mailbox.name, exc)
+
+
+def _claim(mailbox_id: int) -> bool:
+    now = utcnow()
+    with session_scope() as session:
+        claimed = session.execute(
+            update(Mailbox)
+            .where(
+                col(Mailbox.id) == mailbox_id,
+                or_(
+                    col(Mailbox.check_started_at).is_(None),
+                    col(Mailbox.check_started_at) < now - CHECK_STALE_AFTER,
+                ),
+            )
+            .values(check_started_at=now)
+        )
+        return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _release(mailbox_id: int, result: CheckResult) -> None:
+    with session_scope() as session:
+        mailbox = session.get(Mailbox, mailbox_id)
+        if mailbox is None:
+            return
+        mailbox.check_started_at = None
+        mailbox.last_check_at = utcnow()
+        mailbox.last_status = "connected" if result.status == "ok" else "error"
+        mailbox.last_error = result.error
+        session.add(mailbox)
+
+
+def _extract(result: CheckResult) -> None:
+    """Stored files go straight into extraction, each on its own (one bad file stops nothing)."""
+    for new in result.new_files:
+        if new.duplicate:
+            continue
+        with session_scope() as session:
+            record = session.get(StoredFile, new.file_id)
+            if record is not None and record.status == "pending":
+                transactions.extract_file(session=session, record=record)
+
+
+def check_all() -> list[CheckResult]:
+    with session_scope() as session:
+        ids = [m.id for m in mailboxes.list_mailboxes(session=session, enabled_only=True)]
+    return [check_mailbox(mailbox_id) for mailbox_id in ids]
+
+
+def assign_project(*, ledger_id: int, project_id: str) -> ProcessedMail:
+    """Give an unassigned message a project: fetch it again by UID and store its files."""
+    with session_scope() as session:
+        entry = session.get(ProcessedMail, ledger_id)
+        if entry is None:
+            raise NotFound(f"No processed mail {ledger_id}.")
+        if entry.status != "unassigned":
+            raise InvalidInput("Only unassigned mail can be given a project.")
+        files.ensure_project(session=session, project_id=project_id)
+        mailbox = Mailbox.model_validate(
+            mailboxes.get_mailbox(session=session, mailbox_id=entry.mailbox_id).model_dump()
+        )
+        folder, uid, uidvalidity = entry.folder, entry.uid, entry.uidvalidity
+    with connect(mailbox) as client:
+        client.folder.set(folder)
+        current = int(client.folder.status(folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+        if current != uidvalidity:
+            raise InvalidInput("The folder was recreated on the server; the message is gone.")
+        messages = list(client.fetch(uid_list=[str(uid)], mark_seen=False))
+        if not messages:
+            raise NotFound("The message is no longer on the server.")
+        entry = process_message(
+            mailbox=mailbox,
+            folder=folder,
+            uidvalidity=uidvalidity,
+            message=messages[0],
+            project_override=project_id,
+            ledger_id=ledger_id,
+        )
+        if entry.status == "processed":
+            _after_processing(client, mailbox, [str(uid)])
+    result = CheckResult(mailbox=mailbox.name)
+    _count(result, entry)
+    _extract(result)
+    return entry
+
+
+def statistics(*, session: Session) -> dict[str, Any]:
+    by_status = dict(
+        session.exec(
+            select(ProcessedMail.status, func.count()).group_by(ProcessedMail.status)
+        ).all()
+    )
+    reasons: dict[str, dict[str, int]] = {"skipped": {}, "failed": {}}
+    for status, reason, count in session.exec(
+        select(ProcessedMail.status, ProcessedMail.reason, func.count())
+        .where(col(ProcessedMail.status).in_(["skipped", "failed"]))
+        .group_by(ProcessedMail.status, ProcessedMail.reason)
+    ).all():
+        reasons[status][_reason_kind(reason)] = reasons[status].get(_reason_kind(reason), 0) + count
+    files_downloaded = session.exec(
+        select(func.count()).select_from(StoredFile).where(StoredFile.source == "email")
+    ).one()
+    last = session.exec(select(func.max(Mailbox.last_check_at))).one()
+    return {
+        "emails_processed": by_status.get("processed", 0),
+        "emails_seen": sum(by_status.values()),
+        "files_downloaded": files_downloaded,
+        "skipped": by_status.get("skipped", 0),
+        "failed": by_status.get("failed", 0),
+        "unassigned": by_status.get("unassigned", 0),
+        "skipped_by_reason": reasons["skipped"],
+        "failed_by_reason": reasons["failed"],
+        "last_check": last.isoformat() if last else None,
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons that differ only in names ("Sender x is not…" -> "sender not whitelisted")."""
+    lowered = reason.lower()
+    for needle, kind in (
+        ("whitelist", "sender not whitelisted"),
+        ("no statement attachments", "no statement attachments"),
+        ("limit", "file too large"),
+        ("named like", "content does not match the file type"),
+        ("could not read the message", "malformed message"),
+        ("is empty", "empty attachment"),
+    ):
+        if needle in lowered:
+            return kind
+    return reason[:80] or "other"
