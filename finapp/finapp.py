@@ -12,16 +12,18 @@ import reflex as rx
 from finapp.api.app import create_api
 from finapp.pages.batch_jobs import batch_jobs_page
 from finapp.pages.dashboard import dashboard_page
+from finapp.pages.email import email_page
 from finapp.pages.files import files_page
 from finapp.pages.login import login_page
 from finapp.pages.projects import projects_page
 from finapp.pages.settings import settings_page
-from finapp.pages.upcoming import email_page, webhooks_page
+from finapp.pages.upcoming import webhooks_page
 from finapp.services.scheduler import start_scheduler, stop_scheduler
 from finapp.state.api_tokens import ApiTokensState
 from finapp.state.auth import AuthState
 from finapp.state.batch_jobs import BatchJobsState
 from finapp.state.dashboard import DashboardState
+from finapp.state.email import EmailState
 from finapp.state.files import FilesState
 from finapp.state.projects import ProjectsState
 
@@ -55,11 +57,12 @@ app.add_page(
     title="Dashboard · finapp",
     on_load=[AuthState.require_login, DashboardState.refresh_status],
 )
-for route, page, title in (
-    ("/email", email_page, "Email"),
-    ("/webhooks", webhooks_page, "Webhooks"),
-):
-    app.add_page(page, route=route, title=f"{title} · finapp", on_load=AuthState.require_login)
+app.add_page(
+    webhooks_page,
+    route="/webhooks",
+    title="Webhooks · finapp",
+    on_load=AuthState.require_login,
+)
 app.add_page(
     settings_page,
     route="/settings",
@@ -83,4 +86,10 @@ app.add_page(
     route="/batch-jobs",
     title="Batch jobs · finapp",
     on_load=[AuthState.require_login, BatchJobsState.load],
+)
+app.add_page(
+    email_page,
+    route="/email",
+    title="Email · finapp",
+    on_load=[AuthState.require_login, EmailState.load],
 )

@@ -8,17 +8,6 @@ import reflex as rx
 from finapp.components.layout import empty_state, page_shell
 
 
-def email_page() -> rx.Component:
-    return page_shell(
-        "Email",
-        empty_state(
-            "mail",
-            "No mailbox connected",
-            "Statements and invoices sent to your IMAP mailbox will be collected and listed here.",
-        ),
-    )
-
-
 def webhooks_page() -> rx.Component:
     return page_shell(
         "Webhooks",

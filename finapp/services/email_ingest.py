@@ -43,8 +43,10 @@ PROJECT_TOKEN = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
 SUBJECT_PATTERNS = (
     re.compile(rf"^\s*\[{PROJECT_TOKEN}\]"),  # "[Q4_2024] Weekly Report"
     re.compile(rf"\bProject_{PROJECT_TOKEN}", re.IGNORECASE),  # "Project_Q4_2024 Budget Update"
-    re.compile(rf"\bProject\s*[:#-]?\s+{PROJECT_TOKEN}", re.IGNORECASE),  # "Invoice - Project Q4"
+    re.compile(rf"\bProject\s*[:#-]?\s+{PROJECT_TOKEN}"),  # "Invoice - Project Q4_2024"
 )
+# Bracketed tags mail systems add, and words that follow "Project" in prose: not project ids.
+NOT_PROJECTS = {"external", "ext", "spam", "fwd", "fw", "re", "secure", "encrypt", "warning"}
 BODY_PATTERN = re.compile(rf"^\s*Project\s*:\s*{PROJECT_TOKEN}", re.IGNORECASE | re.MULTILINE)
 
 
@@ -76,11 +78,20 @@ class CheckResult:
 def detect_project(subject: str, body: str) -> str | None:
     """The project id named in a subject or body, per the platform's four conventions."""
     for pattern in SUBJECT_PATTERNS:
-        match = pattern.search(subject or "")
-        if match:
-            return match.group(1).rstrip(".-")
+        for match in pattern.finditer(subject or ""):
+            candidate = match.group(1).rstrip(".-")
+            if _looks_like_project_id(candidate):
+                return candidate
     match = BODY_PATTERN.search(body or "")
     return match.group(1).rstrip(".-") if match else None
+
+
+def _looks_like_project_id(token: str) -> bool:
+    """'Q4_2024', 'ACME', 'acme-2026' yes; 'here', 'update', '[EXTERNAL]' no: an id has a digit,
+    an underscore or is written in capitals, and is not a tag mail systems add."""
+    if token.lower() in NOT_PROJECTS:
+        return False
+    return any(c.isdigit() or c == "_" for c in token) or token.isupper()
 
 
 def sender_allowed(sender: str, whitelist: str) -> bool:
@@ -469,3 +480,48 @@ def _reason_kind(reason: str) -> str:
         if needle in lowered:
             return kind
     return reason[:80] or "other"
+
+
+def recent_downloads(*, session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """Files that arrived by email, newest first, with the message they came in."""
+    entries = session.exec(
+        select(ProcessedMail)
+        .where(ProcessedMail.status == "processed")
+        .order_by(col(ProcessedMail.id).desc())
+        .limit(limit)
+    ).all()
+    ids = [i for e in entries for i in e.file_ids]
+    records = {
+        r.id: r for r in session.exec(select(StoredFile).where(col(StoredFile.id).in_(ids))).all()
+    }
+    rows = []
+    for entry in entries:
+        for file_id in entry.file_ids:
+            record = records.get(file_id)
+            if record is None:
+                continue  # deleted since
+            rows.append(
+                {
+                    "file_id": record.id,
+                    "file": record.original_name,
+                    "project_id": record.project_id,
+                    "status": record.status,
+                    "sender": entry.sender,
+                    "subject": entry.subject,
+                    "received_at": entry.received_at,
+                }
+            )
+    return rows[:limit]
+
+
+def messages_with_status(
+    *, session: Session, statuses: list[str], limit: int = 50
+) -> list[ProcessedMail]:
+    return list(
+        session.exec(
+            select(ProcessedMail)
+            .where(col(ProcessedMail.status).in_(statuses))
+            .order_by(col(ProcessedMail.id).desc())
+            .limit(limit)
+        ).all()
+    )
