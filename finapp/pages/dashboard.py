@@ -174,6 +174,41 @@ def _jobs_card() -> rx.Component:
     )
 
 
+def _mail_card() -> rx.Component:
+    return card(
+        "Mailbox",
+        "mail",
+        rx.heading(DashboardState.email_files_today, size="8", id="dashboard-email-today"),
+        rx.text("files from email today", size="2", color=rx.color("gray", 11)),
+        rx.cond(
+            DashboardState.mailboxes == 0,
+            rx.text("No mailbox connected.", size="2", color=rx.color("gray", 11)),
+            rx.cond(
+                DashboardState.mailbox_errors.length() > 0,
+                rx.text(
+                    "Check failing: ",
+                    DashboardState.mailbox_errors.join(", "),
+                    size="2",
+                    color=rx.color("red", 11),
+                ),
+                rx.cond(
+                    DashboardState.last_mail_check != "",
+                    rx.text(
+                        "Last check ",
+                        rx.moment(DashboardState.last_mail_check, from_now=True),
+                        " · connected",
+                        size="2",
+                        color=rx.color("green", 11),
+                    ),
+                    rx.text("Not checked yet.", size="2", color=rx.color("gray", 11)),
+                ),
+            ),
+        ),
+        rx.spacer(),
+        _open_link("/email"),
+    )
+
+
 def dashboard_page() -> rx.Component:
     return page_shell(
         "Dashboard",
@@ -186,7 +221,7 @@ def dashboard_page() -> rx.Component:
             _files_card(),
             _transactions_card(),
             _jobs_card(),
-            _placeholder("Mailbox", "mail", "No mailbox connected.", "/email"),
+            _mail_card(),
             _placeholder("Webhooks", "webhook", "No webhook events received.", "/webhooks"),
             _system_card(),
             columns=rx.breakpoints(initial="1", sm="2", lg="3"),

@@ -8,7 +8,14 @@ from datetime import timedelta
 from sqlmodel import Session, col, func, select
 
 from finapp.db import utcnow
-from finapp.models import AggregationReport, BatchJob, JobRun, StoredFile, Transaction
+from finapp.models import (
+    AggregationReport,
+    BatchJob,
+    JobRun,
+    Mailbox,
+    StoredFile,
+    Transaction,
+)
 from finapp.services import batch_jobs
 
 
@@ -25,6 +32,10 @@ class Overview:
     next_run: str | None = None
     failed_runs_24h: int = 0
     failed_jobs: list[str] = field(default_factory=list)
+    email_files_today: int = 0
+    mailboxes: int = 0
+    mailbox_errors: list[str] = field(default_factory=list)
+    last_mail_check: str | None = None
 
 
 def overview(*, session: Session) -> Overview:
@@ -55,7 +66,19 @@ def overview(*, session: Session) -> Overview:
         )
         .group_by(BatchJob.job_id)
     ).all()
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    email_today = session.exec(
+        select(func.count())
+        .select_from(StoredFile)
+        .where(StoredFile.source == "email", StoredFile.received_at >= midnight)
+    ).one()
+    boxes = session.exec(select(Mailbox).where(Mailbox.enabled)).all()
+    checks = [m.last_check_at for m in boxes if m.last_check_at]
     return Overview(
+        email_files_today=email_today,
+        mailboxes=len(boxes),
+        mailbox_errors=sorted(m.name for m in boxes if m.last_status == "error"),
+        last_mail_check=max(checks).isoformat() if checks else None,
         jobs=jobs["jobs"],
         running_runs=jobs["running_runs"],
         next_run=jobs["next_run"],

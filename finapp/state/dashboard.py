@@ -29,6 +29,10 @@ class DashboardState(AuthState):
     next_run: str = ""
     failed_runs_24h: int = 0
     failed_jobs: list[str] = []
+    email_files_today: int = 0
+    mailboxes: int = 0
+    mailbox_errors: list[str] = []
+    last_mail_check: str = ""
 
     @rx.event
     def refresh_status(self, _tick: Any = None) -> None:
@@ -54,3 +58,7 @@ class DashboardState(AuthState):
         self.next_run = figures.next_run or ""
         self.failed_runs_24h = figures.failed_runs_24h
         self.failed_jobs = figures.failed_jobs
+        self.email_files_today = figures.email_files_today
+        self.mailboxes = figures.mailboxes
+        self.mailbox_errors = figures.mailbox_errors
+        self.last_mail_check = figures.last_mail_check or ""
