@@ -15,9 +15,8 @@ from alembic.config import Config
 from alembic import command
 from finapp.db import session_scope
 from finapp.services.admin_setup import ensure_admin
-from finapp.services.batch_jobs import ensure_email_job
 from finapp.services.errors import FinappError
-from finapp.services.mailboxes import list_mailboxes, sync_env_mailbox
+from finapp.services.mailboxes import sync_env_mailbox, sync_poll_job
 from finapp.settings import SettingsError, get_settings
 
 logger = logging.getLogger("finapp.manage")
@@ -46,10 +45,7 @@ def prepare() -> None:
         result = ensure_admin(session=session, settings=settings)
     with session_scope() as session:
         sync_env_mailbox(session=session, settings=settings)
-        enabled = list_mailboxes(session=session, enabled_only=True)
-        ensure_email_job(
-            session=session, poll_minutes=settings.email_poll_minutes, wanted=bool(enabled)
-        )
+        sync_poll_job(session=session)
     if result.action == "generated":
         logger.warning(
             "Created admin user %r with a generated password, written to %s (readable by you only)",

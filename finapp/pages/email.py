@@ -69,6 +69,13 @@ def _mailbox_row(m: rx.Var[dict[str, str]]) -> rx.Component:
             )
         ),
         rx.table.cell(
+            rx.switch(
+                checked=m["status"] != "disabled",
+                on_change=lambda value: EmailState.toggle_mailbox(m["id"], value),
+                aria_label="Enabled",
+            )
+        ),
+        rx.table.cell(
             rx.cond(
                 m["source"] == "ui",
                 rx.alert_dialog.root(
@@ -147,7 +154,7 @@ def _mailboxes() -> rx.Component:
                     rx.table.row(
                         *[
                             rx.table.column_header_cell(h)
-                            for h in ("Mailbox", "Server", "Status", "Last check", "")
+                            for h in ("Mailbox", "Server", "Status", "Last check", "On", "")
                         ]
                     )
                 ),

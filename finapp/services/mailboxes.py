@@ -101,6 +101,7 @@ def create_mailbox(*, session: Session, name: str, password: str, **values: Any)
     mailbox = Mailbox(name=name, source="ui", password_encrypted=crypto.encrypt(password), **values)
     session.add(mailbox)
     session.flush()
+    sync_poll_job(session=session)
     return mailbox
 
 
@@ -121,6 +122,7 @@ def update_mailbox(*, session: Session, mailbox_id: int, **changes: Any) -> Mail
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()
+    sync_poll_job(session=session)
     return mailbox
 
 
@@ -130,6 +132,18 @@ def delete_mailbox(*, session: Session, mailbox_id: int) -> None:
         raise InvalidInput("The default mailbox comes from EMAIL_*; unset those to remove it.")
     session.delete(mailbox)
     session.flush()
+    sync_poll_job(session=session)
+
+
+def sync_poll_job(*, session: Session) -> None:
+    """The email-check job runs while at least one mailbox is enabled."""
+    from finapp.services.batch_jobs import ensure_email_job  # batch jobs import the file store
+    from finapp.settings import get_settings
+
+    enabled = session.exec(select(Mailbox.id).where(Mailbox.enabled)).first() is not None
+    ensure_email_job(
+        session=session, poll_minutes=get_settings().email_poll_minutes, wanted=enabled
+    )
 
 
 def get_mailbox(*, session: Session, mailbox_id: int) -> Mailbox:

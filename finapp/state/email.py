@@ -188,6 +188,8 @@ class EmailState(AuthState):
 
     @rx.event
     def toggle_mailbox(self, mailbox_id: str, enabled: bool) -> Any:
+        if self._signed_in_user_id() is None:
+            return self._login_redirect()
         try:
             with session_scope() as session:
                 mailboxes.update_mailbox(
@@ -196,9 +198,12 @@ class EmailState(AuthState):
         except FinappError as exc:
             self.error = str(exc)
         self._reload()
+        return None
 
     @rx.event
     def delete_mailbox(self, mailbox_id: str) -> Any:
+        if self._signed_in_user_id() is None:
+            return self._login_redirect()
         try:
             with session_scope() as session:
                 mailboxes.delete_mailbox(session=session, mailbox_id=int(mailbox_id))
