@@ -6,6 +6,7 @@ from zoneinfo import available_timezones
 
 import reflex as rx
 
+from finapp.components.controls import confirm, pager, trash_button
 from finapp.components.layout import card, empty_state, error_callout, page_shell
 from finapp.state.batch_jobs import CUSTOM, PRESETS, BatchJobsState
 
@@ -195,37 +196,16 @@ def _job_form() -> rx.Component:
 
 
 def _confirm_delete(row: rx.Var[dict[str, str]]) -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.icon_button(
-                rx.icon("trash-2", size=14),
-                color_scheme="red",
-                variant="ghost",
-                size="1",
-                aria_label="Delete job",
-            ),
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete this job?"),
-            rx.alert_dialog.description(
-                "“",
-                row["job_id"],
-                "” and its whole run history will be deleted. This cannot be undone.",
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Delete job",
-                        color_scheme="red",
-                        on_click=BatchJobsState.delete(row["job_id"]),
-                    ),
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-        ),
+    return confirm(
+        trash_button("Delete job"),
+        title="Delete this job?",
+        description=[
+            "“",
+            row["job_id"],
+            "” and its whole run history will be deleted. This cannot be undone.",
+        ],
+        confirm_label="Delete job",
+        on_confirm=BatchJobsState.delete(row["job_id"]),
     )
 
 
@@ -434,27 +414,12 @@ def _jobs_table() -> rx.Component:
                     variant="surface",
                     id="jobs-table",
                 ),
-                rx.hstack(
-                    rx.text(BatchJobsState.page_label, size="2", color=rx.color("gray", 11)),
-                    rx.spacer(),
-                    rx.button(
-                        rx.icon("chevron-left", size=14),
-                        "Previous",
-                        variant="soft",
-                        size="1",
-                        disabled=BatchJobsState.page == 0,
-                        on_click=BatchJobsState.previous_page,
-                    ),
-                    rx.button(
-                        "Next",
-                        rx.icon("chevron-right", size=14),
-                        variant="soft",
-                        size="1",
-                        disabled=~BatchJobsState.has_next,
-                        on_click=BatchJobsState.next_page,
-                    ),
-                    width="100%",
-                    align="center",
+                pager(
+                    BatchJobsState.page_label,
+                    at_start=BatchJobsState.page == 0,
+                    has_next=BatchJobsState.has_next,
+                    on_previous=BatchJobsState.previous_page,
+                    on_next=BatchJobsState.next_page,
                 ),
                 width="100%",
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from finapp.components.controls import confirm, trash_button
 from finapp.components.layout import card, empty_state, error_callout, page_shell
 from finapp.state.email import EmailState
 
@@ -78,37 +79,14 @@ def _mailbox_row(m: rx.Var[dict[str, str]]) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 m["source"] == "ui",
-                rx.alert_dialog.root(
-                    rx.alert_dialog.trigger(
-                        rx.icon_button(
-                            rx.icon("trash-2", size=14),
-                            size="1",
-                            variant="ghost",
-                            color_scheme="red",
-                            aria_label="Remove mailbox",
-                        )
-                    ),
-                    rx.alert_dialog.content(
-                        rx.alert_dialog.title("Remove this mailbox?"),
-                        rx.alert_dialog.description(
-                            "Its record of processed mail goes with it; the stored files stay."
-                        ),
-                        rx.hstack(
-                            rx.alert_dialog.cancel(
-                                rx.button("Cancel", variant="soft", color_scheme="gray")
-                            ),
-                            rx.alert_dialog.action(
-                                rx.button(
-                                    "Remove",
-                                    color_scheme="red",
-                                    on_click=EmailState.delete_mailbox(m["id"]),
-                                )
-                            ),
-                            justify="end",
-                            spacing="3",
-                            margin_top="1rem",
-                        ),
-                    ),
+                confirm(
+                    trash_button("Remove mailbox"),
+                    title="Remove this mailbox?",
+                    description=[
+                        "Its record of processed mail goes with it; the stored files stay."
+                    ],
+                    confirm_label="Remove",
+                    on_confirm=EmailState.delete_mailbox(m["id"]),
                 ),
                 rx.text("from EMAIL_*", size="1", color=rx.color("gray", 10)),
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from finapp.components.controls import confirm, pager, trash_button
 from finapp.components.layout import card, empty_state, error_callout, page_shell
 from finapp.services.files import SOURCES
 from finapp.state.files import ALL, UPLOAD_ID, FilesState
@@ -167,37 +168,16 @@ def _filter(
 
 
 def _delete_button(row: rx.Var[dict[str, str]]) -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.icon_button(
-                rx.icon("trash-2", size=14),
-                color_scheme="red",
-                variant="ghost",
-                size="1",
-                aria_label="Delete file",
-            ),
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Delete this file?"),
-            rx.alert_dialog.description(
-                "“",
-                row["name"],
-                "” and the transactions extracted from it will be removed. This cannot be undone.",
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Delete file",
-                        color_scheme="red",
-                        on_click=FilesState.delete_file(row["id"]),
-                    ),
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-        ),
+    return confirm(
+        trash_button("Delete file"),
+        title="Delete this file?",
+        description=[
+            "“",
+            row["name"],
+            "” and the transactions extracted from it will be removed. This cannot be undone.",
+        ],
+        confirm_label="Delete file",
+        on_confirm=FilesState.delete_file(row["id"]),
     )
 
 
@@ -245,27 +225,12 @@ def _files_table() -> rx.Component:
                     variant="surface",
                     id="files-table",
                 ),
-                rx.hstack(
-                    rx.text(FilesState.page_label, size="2", color=rx.color("gray", 11)),
-                    rx.spacer(),
-                    rx.button(
-                        rx.icon("chevron-left", size=14),
-                        "Previous",
-                        variant="soft",
-                        size="1",
-                        disabled=FilesState.page == 0,
-                        on_click=FilesState.previous_page,
-                    ),
-                    rx.button(
-                        "Next",
-                        rx.icon("chevron-right", size=14),
-                        variant="soft",
-                        size="1",
-                        disabled=~FilesState.has_next,
-                        on_click=FilesState.next_page,
-                    ),
-                    width="100%",
-                    align="center",
+                pager(
+                    FilesState.page_label,
+                    at_start=FilesState.page == 0,
+                    has_next=FilesState.has_next,
+                    on_previous=FilesState.previous_page,
+                    on_next=FilesState.next_page,
                 ),
                 width="100%",
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from finapp.components.controls import pager
 from finapp.components.layout import card, empty_state, error_callout, page_shell
 from finapp.state.projects import ProjectsState
 
@@ -240,27 +241,12 @@ def _transactions() -> rx.Component:
             width="100%",
             id="transactions-table",
         ),
-        rx.hstack(
-            rx.text(ProjectsState.tx_page_label, size="2", color=rx.color("gray", 11)),
-            rx.spacer(),
-            rx.button(
-                rx.icon("chevron-left", size=14),
-                "Previous",
-                variant="soft",
-                size="1",
-                disabled=ProjectsState.tx_page == 0,
-                on_click=ProjectsState.previous_tx_page,
-            ),
-            rx.button(
-                "Next",
-                rx.icon("chevron-right", size=14),
-                variant="soft",
-                size="1",
-                disabled=~ProjectsState.tx_has_next,
-                on_click=ProjectsState.next_tx_page,
-            ),
-            width="100%",
-            align="center",
+        pager(
+            ProjectsState.tx_page_label,
+            at_start=ProjectsState.tx_page == 0,
+            has_next=ProjectsState.tx_has_next,
+            on_previous=ProjectsState.previous_tx_page,
+            on_next=ProjectsState.next_tx_page,
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from finapp.components.controls import confirm
 from finapp.components.layout import card, empty_state, error_callout, page_shell, success_callout
 from finapp.state.account import AccountState
 from finapp.state.api_tokens import EXPIRY_CHOICES, ApiTokensState
@@ -74,31 +75,16 @@ def _status_badge(status: rx.Var[str]) -> rx.Component:
 
 
 def _revoke_button(row: rx.Var[dict[str, str]]) -> rx.Component:
-    return rx.alert_dialog.root(
-        rx.alert_dialog.trigger(
-            rx.button("Revoke", color_scheme="red", variant="soft", size="1"),
-        ),
-        rx.alert_dialog.content(
-            rx.alert_dialog.title("Revoke this token?"),
-            rx.alert_dialog.description(
-                "Scripts using “",
-                row["name"],
-                "” will get 401 Unauthorized from now on. This cannot be undone.",
-            ),
-            rx.hstack(
-                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                rx.alert_dialog.action(
-                    rx.button(
-                        "Revoke token",
-                        color_scheme="red",
-                        on_click=ApiTokensState.revoke_token(row["id"]),
-                    )
-                ),
-                spacing="3",
-                justify="end",
-                margin_top="1rem",
-            ),
-        ),
+    return confirm(
+        rx.button("Revoke", color_scheme="red", variant="soft", size="1"),
+        title="Revoke this token?",
+        description=[
+            "Scripts using “",
+            row["name"],
+            "” will get 401 Unauthorized from now on. This cannot be undone.",
+        ],
+        confirm_label="Revoke token",
+        on_confirm=ApiTokensState.revoke_token(row["id"]),
     )
 
 
