@@ -17,7 +17,7 @@ from finapp.pages.files import files_page
 from finapp.pages.login import login_page
 from finapp.pages.projects import projects_page
 from finapp.pages.settings import settings_page
-from finapp.pages.upcoming import webhooks_page
+from finapp.pages.webhooks import webhooks_page
 from finapp.services.scheduler import start_scheduler, stop_scheduler
 from finapp.state.api_tokens import ApiTokensState
 from finapp.state.auth import AuthState
@@ -26,6 +26,7 @@ from finapp.state.dashboard import DashboardState
 from finapp.state.email import EmailState
 from finapp.state.files import FilesState
 from finapp.state.projects import ProjectsState
+from finapp.state.webhooks import WebhooksState
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -61,7 +62,7 @@ app.add_page(
     webhooks_page,
     route="/webhooks",
     title="Webhooks · finapp",
-    on_load=AuthState.require_login,
+    on_load=[AuthState.require_login, WebhooksState.load],
 )
 app.add_page(
     settings_page,

@@ -253,3 +253,32 @@ class ProcessedMail(SQLModel, table=True):
     file_ids: list[int] = Field(default_factory=list, sa_type=JSON)
     attachment_names: list[str] = Field(default_factory=list, sa_type=JSON)
     processed_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One cloud-storage change notification as received: accepted, a duplicate of an accepted
+    one, or rejected. Rejected events keep metadata and the body's sha256 only; no event ever
+    stores a secret (signature and channel-token headers are kept as present/absent)."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (
+        Index("ix_webhook_event_provider_received", "provider", "received_at"),
+        Index("ix_webhook_event_status", "status"),
+        # Throttling counts a client's recent rejections on every request.
+        Index("ix_webhook_event_client_status_received", "client", "status", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=16)  # dropbox | google-drive | onedrive
+    event_type: str = Field(max_length=64)  # e.g. notification, sync, update, lifecycle:…
+    status: str = Field(max_length=16)  # accepted | duplicate | rejected
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    verified: bool = False
+    verification: str = Field(default="", max_length=64)  # signature ok | wrong token | …
+    dedupe_key: str | None = Field(default=None, max_length=128, index=True)
+    account: str = Field(default="", max_length=255)  # dropbox account | channel | subscription
+    client: str = Field(default="", max_length=128)  # the sender's address
+    headers: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    body: str | None = Field(default=None, sa_type=Text)
+    body_sha256: str = Field(default="", max_length=64)
+    error: str = Field(default="", sa_type=Text)

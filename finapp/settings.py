@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     email_ca_file: str = Field("", alias="EMAIL_CA_FILE")
     email_default_project: str = Field("", alias="EMAIL_DEFAULT_PROJECT", max_length=64)
 
+    # Cloud-storage webhook receivers. A provider without its secret refuses every notification:
+    # nothing unverified is ever accepted. Length limits are the providers' own (Drive channel
+    # token ≤ 256, Graph clientState ≤ 128), so a secret they would refuse fails at start.
+    dropbox_webhook_secret: SecretStr | None = Field(
+        None, alias="DROPBOX_WEBHOOK_SECRET", max_length=1024
+    )
+    google_webhook_secret: SecretStr | None = Field(
+        None, alias="GOOGLE_WEBHOOK_SECRET", max_length=256
+    )
+    onedrive_webhook_secret: SecretStr | None = Field(
+        None, alias="ONEDRIVE_WEBHOOK_SECRET", max_length=128
+    )
+    webhook_max_body_kb: int = Field(256, alias="FINAPP_WEBHOOK_MAX_BODY_KB", ge=1, le=10240)
+    webhook_retention_days: int = Field(90, alias="FINAPP_WEBHOOK_RETENTION_DAYS", ge=1, le=3650)
+    webhook_max_events: int = Field(100_000, alias="FINAPP_WEBHOOK_MAX_EVENTS", ge=100)
+
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -67,6 +83,17 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator(
+        "dropbox_webhook_secret", "google_webhook_secret", "onedrive_webhook_secret", mode="before"
+    )
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        # `DROPBOX_WEBHOOK_SECRET=` in an env file means "not configured", not "the empty key"
+        # (an empty HMAC key would make every signature forgeable).
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator("database_url")
@@ -83,6 +110,17 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return self.max_file_mb * 1024 * 1024
+
+    @property
+    def webhook_max_body_bytes(self) -> int:
+        return self.webhook_max_body_kb * 1024
+
+    @property
+    def public_url(self) -> str:
+        """Where providers reach this installation: FINAPP_PUBLIC_URL, else localhost:PORT."""
+        if self.public_base_url is not None:
+            return str(self.public_base_url).rstrip("/")
+        return f"http://localhost:{self.port}"
 
     @property
     def files_dir(self) -> Path:

@@ -6,24 +6,30 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from finapp import __version__
-from finapp.api import auth, batch, email, files, health, projects, tokens
+from finapp.api import auth, batch, email, files, health, projects, tokens, webhooks
 from finapp.api.limits import BodySizeLimit
 from finapp.services.cron import InvalidCron
 from finapp.services.errors import (
     Conflict,
     FinappError,
+    Forbidden,
     InvalidCredentials,
     InvalidInput,
     InvalidToken,
     LoginThrottled,
     NotFound,
+    RateLimited,
     TooLarge,
+    Unauthorized,
 )
 
 _STATUS_FOR_ERROR: list[tuple[type[FinappError], int]] = [
     (LoginThrottled, 429),
+    (RateLimited, 429),
     (InvalidCredentials, 401),
     (InvalidToken, 401),
+    (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (InvalidCron, 422),
@@ -35,9 +41,10 @@ _STATUS_FOR_ERROR: list[tuple[type[FinappError], int]] = [
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     status = next((code for kind, code in _STATUS_FOR_ERROR if isinstance(exc, kind)), 400)
     headers = {}
-    if isinstance(exc, LoginThrottled):
+    if isinstance(exc, LoginThrottled | RateLimited):
         headers["Retry-After"] = str(exc.retry_after_seconds)
-    elif status == 401:
+    elif status == 401 and not isinstance(exc, Unauthorized):
+        # Unauthorized is a provider request without its signature: no bearer scheme applies.
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
@@ -54,6 +61,6 @@ def create_api() -> FastAPI:
     )
     api.add_exception_handler(FinappError, _domain_error)
     api.add_middleware(BodySizeLimit)
-    for module in (auth, tokens, files, projects, batch, email, health):
+    for module in (auth, tokens, files, projects, batch, email, webhooks, health):
         api.include_router(module.router)
     return api

@@ -70,3 +70,29 @@ def confirm(
             ),
         ),
     )
+
+
+ALL = "all"  # a select cannot hold an empty value, so "no filter" has a name
+
+
+def filter_select(
+    label: str, items: list[str] | rx.Var, value: rx.Var[str], on_change: rx.EventHandler
+) -> rx.Component:
+    """A labelled select whose first choice, "All", means no filter."""
+    choices = (
+        rx.foreach(items, lambda item: rx.select.item(item, value=item))
+        if isinstance(items, rx.Var)
+        else rx.fragment(*[rx.select.item(i.capitalize(), value=i) for i in items])
+    )
+    return rx.hstack(
+        rx.text(label, size="2", color=rx.color("gray", 11)),
+        rx.select.root(
+            rx.select.trigger(min_width="9rem"),
+            rx.select.content(rx.select.item("All", value=ALL), choices),
+            value=value,
+            on_change=on_change,
+            size="2",
+        ),
+        align="center",
+        spacing="2",
+    )

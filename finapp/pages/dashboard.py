@@ -10,17 +10,6 @@ from finapp.state.dashboard import DashboardState
 STATUS_REFRESH_MS = 15_000
 
 
-def _placeholder(title: str, icon: str, note: str, href: str) -> rx.Component:
-    return card(
-        title,
-        icon,
-        rx.heading("—", size="8", color=rx.color("gray", 9)),
-        rx.text(note, size="2", color=rx.color("gray", 11)),
-        rx.spacer(),
-        _open_link(href),
-    )
-
-
 def _open_link(href: str) -> rx.Component:
     return rx.link(
         rx.hstack(rx.text("Open"), rx.icon("arrow-right", size=14), align="center", spacing="1"),
@@ -209,6 +198,27 @@ def _mail_card() -> rx.Component:
     )
 
 
+def _webhooks_card() -> rx.Component:
+    return card(
+        "Webhooks",
+        "webhook",
+        rx.heading(DashboardState.webhook_events_today, size="8", id="dashboard-webhooks-today"),
+        rx.text("events today", size="2", color=rx.color("gray", 11)),
+        rx.cond(
+            DashboardState.webhook_rejected_today > 0,
+            rx.text(
+                DashboardState.webhook_rejected_today,
+                " rejected (failed verification)",
+                size="2",
+                color=rx.color("red", 11),
+            ),
+            rx.text("None rejected.", size="2", color=rx.color("gray", 11)),
+        ),
+        rx.spacer(),
+        _open_link("/webhooks"),
+    )
+
+
 def dashboard_page() -> rx.Component:
     return page_shell(
         "Dashboard",
@@ -222,7 +232,7 @@ def dashboard_page() -> rx.Component:
             _transactions_card(),
             _jobs_card(),
             _mail_card(),
-            _placeholder("Webhooks", "webhook", "No webhook events received.", "/webhooks"),
+            _webhooks_card(),
             _system_card(),
             columns=rx.breakpoints(initial="1", sm="2", lg="3"),
             spacing="4",

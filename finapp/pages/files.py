@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from finapp.components.controls import confirm, pager, trash_button
+from finapp.components.controls import confirm, filter_select, pager, trash_button
 from finapp.components.layout import card, empty_state, error_callout, page_shell
 from finapp.services.files import SOURCES
-from finapp.state.files import ALL, UPLOAD_ID, FilesState
+from finapp.state.files import UPLOAD_ID, FilesState
 
 STATUSES = ("pending", "extracted", "failed", "skipped")
 REFRESH_MS = 5_000
@@ -145,28 +145,6 @@ def _upload_card() -> rx.Component:
     )
 
 
-def _filter(
-    label: str, items: list[str] | rx.Var, value: rx.Var[str], on_change: rx.EventHandler
-) -> rx.Component:
-    return rx.hstack(
-        rx.text(label, size="2", color=rx.color("gray", 11)),
-        rx.select.root(
-            rx.select.trigger(min_width="9rem"),
-            rx.select.content(
-                rx.select.item("All", value=ALL),
-                rx.foreach(items, lambda item: rx.select.item(item, value=item))
-                if isinstance(items, rx.Var)
-                else rx.fragment(*[rx.select.item(i.capitalize(), value=i) for i in items]),
-            ),
-            value=value,
-            on_change=on_change,
-            size="2",
-        ),
-        align="center",
-        spacing="2",
-    )
-
-
 def _delete_button(row: rx.Var[dict[str, str]]) -> rx.Component:
     return confirm(
         trash_button("Delete file"),
@@ -249,16 +227,16 @@ def files_page() -> rx.Component:
             "All files",
             "files",
             rx.hstack(
-                _filter(
+                filter_select(
                     "Project",
                     FilesState.projects,
                     FilesState.filter_project,
                     FilesState.set_filter_project,
                 ),
-                _filter(
+                filter_select(
                     "Source", list(SOURCES), FilesState.filter_source, FilesState.set_filter_source
                 ),
-                _filter(
+                filter_select(
                     "Status", list(STATUSES), FilesState.filter_status, FilesState.set_filter_status
                 ),
                 spacing="4",

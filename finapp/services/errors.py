@@ -41,6 +41,24 @@ class TooLarge(InvalidInput):
     """A body or file over the configured limit (HTTP 413)."""
 
 
+class Unauthorized(FinappError):
+    """The request carries no credential we could check (HTTP 401), e.g. an unsigned webhook."""
+
+
+class Forbidden(FinappError):
+    """A credential was checked and refused, or the feature has none configured (HTTP 403)."""
+
+
+class RateLimited(FinappError):
+    """Too many refused requests from one client (HTTP 429 with Retry-After)."""
+
+    def __init__(self, retry_after_seconds: int, what: str = "requests") -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(
+            f"Too many rejected {what}. Try again in {describe_wait(retry_after_seconds)}."
+        )
+
+
 def describe_wait(seconds: int) -> str:
     seconds = max(1, int(seconds))
     if seconds < 90:

@@ -8,6 +8,7 @@ import reflex as rx
 
 from finapp import __version__
 from finapp.db import session_scope
+from finapp.services import webhooks
 from finapp.services.overview import overview
 from finapp.services.system import system_status
 from finapp.state.auth import AuthState
@@ -33,6 +34,8 @@ class DashboardState(AuthState):
     mailboxes: int = 0
     mailbox_errors: list[str] = []
     last_mail_check: str = ""
+    webhook_events_today: int = 0
+    webhook_rejected_today: int = 0
 
     @rx.event
     def refresh_status(self, _tick: Any = None) -> None:
@@ -62,3 +65,7 @@ class DashboardState(AuthState):
         self.mailboxes = figures.mailboxes
         self.mailbox_errors = figures.mailbox_errors
         self.last_mail_check = figures.last_mail_check or ""
+        with session_scope() as session:
+            today = webhooks.today_counts(session=session)
+        self.webhook_events_today = today["events_today"]
+        self.webhook_rejected_today = today["rejected_today"]

@@ -8,13 +8,13 @@ from typing import Any
 
 import reflex as rx
 
+from finapp.components.controls import ALL
 from finapp.db import session_scope
 from finapp.models import StoredFile
 from finapp.services import aggregation, files
 from finapp.services.errors import FinappError
 from finapp.state.auth import AuthState
 
-ALL = "all"  # a select cannot hold an empty value, so "no filter" has a name
 PAGE_SIZE = 25
 UPLOAD_ID = "file-upload"
 
