@@ -6,6 +6,7 @@ code ever sees them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -83,14 +84,14 @@ class _Recorder:
     def _run(self) -> None:
         while True:
             with self._ready:
-                if not self._pending and not self._ready.wait(RECORDER_IDLE_S):
-                    if not self._pending:
-                        self._thread = None  # the next delivery starts a new one
-                        return
+                if not self._pending:
+                    self._ready.wait(RECORDER_IDLE_S)
+                if not self._pending:
+                    self._thread = None  # the next delivery starts a new one
+                    return
                 count = min(len(self._pending), MAX_BATCH)
                 batch = [self._pending.popleft() for _ in range(count)]
-            if batch:
-                self._write(batch)
+            self._write(batch)
 
     def _write(self, batch: list[_Job]) -> None:
         outcomes: list[Outcome | BaseException]
@@ -109,16 +110,20 @@ class _Recorder:
                 return
             logger.exception("Could not record a %s webhook", batch[0].delivery.provider)
             outcomes = [exc]
+        # One wake-up per event loop, not per request: each costs the loop a system call.
+        answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for job, outcome in zip(batch, outcomes, strict=True):
-            try:
-                job.loop.call_soon_threadsafe(_settle, job.future, outcome)
-            except RuntimeError:  # the request's event loop is gone (server shutting down)
-                pass
+            answers.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, settled in answers.items():
+            # RuntimeError: that event loop is gone (the server is shutting down).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future[Outcome | BaseException], outcome: Any) -> None:
-    if not future.done():  # done = cancelled: the sender hung up; the event is stored anyway
-        future.set_result(outcome)
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in settled:
+        if not future.done():  # done = cancelled: the sender hung up; the event is stored anyway
+            future.set_result(outcome)
 
 
 _recorder = _Recorder()

@@ -10,6 +10,7 @@ nothing lost, nothing doubled.
 
 from __future__ import annotations
 
+import html
 import imaplib
 import logging
 import re
@@ -18,18 +19,19 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
 from imap_tools.errors import ImapToolsError, MailboxLoginError
+from imap_tools.imap_utf7 import utf7_encode
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
 
 from finapp.db import session_scope, utcnow
 from finapp.models import Mailbox, ProcessedMail, StoredFile
 from finapp.services import files, mailboxes, transactions
-from finapp.services.errors import FinappError, InvalidInput, NotFound
+from finapp.services.errors import FinappError, InvalidInput, MailServerError, NotFound
 from finapp.services.file_types import EXTENSION_KINDS
 from finapp.settings import get_settings
 
@@ -41,7 +43,7 @@ CHECK_STALE_AFTER = timedelta(minutes=30)  # a check holding the mailbox longer 
 PROJECT_TOKEN = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
 # The existing platform's patterns, most specific first.
 SUBJECT_PATTERNS = (
-    re.compile(rf"^\s*\[{PROJECT_TOKEN}\]"),  # "[Q4_2024] Weekly Report"
+    re.compile(rf"\[{PROJECT_TOKEN}\]"),  # "[Q4_2024] Weekly Report", also after "Re: "
     re.compile(rf"\bProject_{PROJECT_TOKEN}", re.IGNORECASE),  # "Project_Q4_2024 Budget Update"
     re.compile(rf"\bProject\s*[:#-]?\s+{PROJECT_TOKEN}"),  # "Invoice - Project Q4_2024"
 )
@@ -257,7 +259,10 @@ def _fill(
     entry.message_id = _header(message, "message-id")[:998]
     entry.sender = (message.from_ or "")[:254]
     entry.subject = (message.subject or "")[:998]
-    entry.received_at = message.date if message.date and message.date.year > 1900 else None
+    received = message.date if message.date and message.date.year > 1900 else None
+    if received is not None and received.tzinfo is None:
+        received = received.replace(tzinfo=UTC)  # a Date header without a zone: read it as UTC
+    entry.received_at = received
     entry.processed_at = utcnow()
     if not sender_allowed(entry.sender, mailbox.sender_whitelist):
         entry.status, entry.reason = "skipped", f"Sender {entry.sender} is not on the whitelist."
@@ -276,7 +281,7 @@ def _fill(
         return
     project = (
         project_override
-        or detect_project(entry.subject, message.text or message.html or "")
+        or detect_project(entry.subject, message.text or _html_text(message.html))
         or mailbox.default_project
     )
     if not project:
@@ -305,6 +310,15 @@ def _fill(
     entry.file_ids = stored
     entry.status = "processed" if stored else "failed"
     entry.reason = " ".join(notes)[:4000]
+
+
+def _html_text(markup: str) -> str:
+    """The text of an HTML-only body, one block per line, for the "Project:" line."""
+    if not markup:
+        return ""
+    text = re.sub(r"(?is)<(script|style).*?</\1>", " ", markup)
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6])>", "\n", text)
+    return html.unescape(re.sub(r"<[^>]+>", " ", text))
 
 
 def _accepted(filename: str) -> bool:
@@ -347,10 +361,35 @@ def _after_processing(client: BaseMailBox, mailbox: Mailbox, uids: list[str]) ->
         elif mailbox.post_action == "flag":
             client.flag(uids, mailbox.post_action_arg, True)
         elif mailbox.post_action == "move":
-            client.move(uids, mailbox.post_action_arg)
+            _move(client, uids, mailbox.post_action_arg)
     except (ImapToolsError, imaplib.IMAP4.error) as exc:
         # The messages are in the ledger already, so they will not be fetched again anyway.
         logger.warning("After-processing action on %s failed: %s", mailbox.name, exc)
+
+
+def _move(client: BaseMailBox, uids: list[str], folder: str) -> None:
+    """Move exactly these messages. imap-tools' move() trusts the capabilities from before
+    login and falls back to a plain EXPUNGE, which also removes every other message someone
+    flagged \\Deleted; here: MOVE when the server has it, else COPY + \\Deleted + UID EXPUNGE of
+    these UIDs only (UIDPLUS), else leave them flagged for the owner's client to expunge."""
+    imap = client.client
+    _, data = imap.capability()
+    capabilities = set(data[0].decode().upper().split()) if data and data[0] else set()
+    target = '"' + utf7_encode(folder).decode().replace("\\", "\\\\").replace('"', '\\"') + '"'
+    uid_set = ",".join(uids)
+    if "MOVE" in capabilities:
+        _ok(imap.uid("MOVE", uid_set, target), "MOVE")
+        return
+    _ok(imap.uid("COPY", uid_set, target), "COPY")
+    _ok(imap.uid("STORE", uid_set, "+FLAGS.SILENT", "(\\Deleted)"), "STORE")
+    if "UIDPLUS" in capabilities:
+        _ok(imap.uid("EXPUNGE", uid_set), "UID EXPUNGE")
+
+
+def _ok(response: tuple[str, Any], what: str) -> None:
+    status, data = response
+    if status != "OK":
+        raise imaplib.IMAP4.error(f"{what} failed: {data!r}")
 
 
 def _claim(mailbox_id: int) -> bool:
@@ -412,6 +451,15 @@ def assign_project(*, ledger_id: int, project_id: str) -> ProcessedMail:
             mailboxes.get_mailbox(session=session, mailbox_id=entry.mailbox_id).model_dump()
         )
         folder, uid, uidvalidity = entry.folder, entry.uid, entry.uidvalidity
+    try:
+        return _assign(mailbox, folder, uid, uidvalidity, ledger_id, project_id)
+    except (ImapToolsError, imaplib.IMAP4.error, OSError) as exc:
+        raise MailServerError(describe_error(exc)) from exc
+
+
+def _assign(
+    mailbox: Mailbox, folder: str, uid: int, uidvalidity: int, ledger_id: int, project_id: str
+) -> ProcessedMail:
     with connect(mailbox) as client:
         client.folder.set(folder)
         current = int(client.folder.status(folder, ["UIDVALIDITY"])["UIDVALIDITY"])

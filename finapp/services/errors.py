@@ -37,6 +37,10 @@ class Conflict(FinappError):
     """The request clashes with existing state (HTTP 409), e.g. a job id already taken."""
 
 
+class MailServerError(FinappError):
+    """The mail server could not be reached or refused us (HTTP 502); the message says why."""
+
+
 class TooLarge(InvalidInput):
     """A body or file over the configured limit (HTTP 413)."""
 

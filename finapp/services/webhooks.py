@@ -28,6 +28,7 @@ import time as clock
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -102,6 +103,14 @@ class Delivery:
     client: str  # the sender's address
     received_at: datetime = field(default_factory=utcnow)
 
+    @cached_property
+    def body_sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @cached_property
+    def lowered_headers(self) -> dict[str, str]:
+        return {name.lower(): value for name, value in self.headers.items()}
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -175,17 +184,18 @@ def verify(delivery: Delivery, settings: Settings | None = None) -> list[Notific
                 f"set {SECRET_SETTINGS[provider]}."
             ),
         )
-    headers = _lowered(delivery.headers)
+    headers = delivery.lowered_headers
     if provider == "dropbox":
-        return _verify_dropbox(delivery.body, headers, secret)
+        return _verify_dropbox(delivery, headers, secret)
     if provider == "google-drive":
         return _verify_google_drive(delivery.body, headers, secret)
     return _verify_onedrive(delivery.body, secret)
 
 
 def _verify_dropbox(
-    body: bytes, headers: dict[str, str], secret: bytes
+    delivery: Delivery, headers: dict[str, str], secret: bytes
 ) -> list[Notification] | Rejection:
+    body = delivery.body
     signature = headers.get("x-dropbox-signature", "")
     if not signature:
         return Rejection("missing signature", Unauthorized("Missing X-Dropbox-Signature."))
@@ -204,7 +214,7 @@ def _verify_dropbox(
         Notification(
             event_type="notification",
             account=" ".join(accounts or users),
-            dedupe_key=hashlib.sha256(body).hexdigest(),
+            dedupe_key=delivery.body_sha256,
             window=CONTENT_DEDUPE_WINDOW,
             body=_text(body),
         )
@@ -325,10 +335,6 @@ def _json_object(body: bytes) -> dict[str, Any] | InvalidInput:
     if not isinstance(payload, dict):
         return InvalidInput("Expected a JSON object.")
     return payload
-
-
-def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
 
 
 def _kept_headers(provider: str, headers: dict[str, str]) -> dict[str, str]:
@@ -483,8 +489,8 @@ def _row(
         "provider": delivery.provider,
         "received_at": delivery.received_at,
         "client": delivery.client[:MAX_CLIENT_CHARS],
-        "headers": _kept_headers(delivery.provider, _lowered(delivery.headers)),
-        "body_sha256": hashlib.sha256(delivery.body).hexdigest(),
+        "headers": _kept_headers(delivery.provider, delivery.lowered_headers),
+        "body_sha256": delivery.body_sha256,
     }
     if isinstance(outcome, Rejection):
         return {
@@ -522,17 +528,21 @@ def _latest_accepted(
     wanted = sorted({key for _, key in keys})
     latest: dict[tuple[str, str], datetime] = {}
     for start in range(0, len(wanted), _KEYS_PER_QUERY):
-        for provider, key, at in session.exec(
+        # Status is filtered here, not in SQL: given `status = 'accepted'` SQLite picks the
+        # status index and walks every accepted event instead of a handful of keys.
+        for provider, key, status, at in session.exec(
             select(
-                WebhookEvent.provider, WebhookEvent.dedupe_key, func.max(WebhookEvent.received_at)
-            )
-            .where(
-                col(WebhookEvent.dedupe_key).in_(wanted[start : start + _KEYS_PER_QUERY]),
-                WebhookEvent.status == "accepted",
-            )
-            .group_by(WebhookEvent.provider, WebhookEvent.dedupe_key)
+                WebhookEvent.provider,
+                WebhookEvent.dedupe_key,
+                WebhookEvent.status,
+                WebhookEvent.received_at,
+            ).where(col(WebhookEvent.dedupe_key).in_(wanted[start : start + _KEYS_PER_QUERY]))
         ).all():
-            latest[(provider, key or "")] = at
+            if status != "accepted" or key is None:
+                continue
+            previous = latest.get((provider, key))
+            if previous is None or at > previous:
+                latest[(provider, key)] = at
     return latest
 
 
