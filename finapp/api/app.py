@@ -63,6 +63,8 @@ def create_api() -> FastAPI:
     )
     api.add_exception_handler(FinappError, _domain_error)
     api.add_middleware(BodySizeLimit)
-    for module in (auth, tokens, files, projects, batch, email, webhooks, health):
+    # Routes are matched in order, one by one: the webhook receivers come first because
+    # providers can send bursts, and matching past every other route costs more than receiving.
+    for module in (webhooks, auth, tokens, files, projects, batch, email, health):
         api.include_router(module.router)
     return api

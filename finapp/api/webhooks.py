@@ -10,12 +10,13 @@ import contextlib
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from finapp.api.deps import CurrentUser, DbSession, client_address
 from finapp.db import session_scope
@@ -91,7 +92,11 @@ class _Recorder:
                     return
                 count = min(len(self._pending), MAX_BATCH)
                 batch = [self._pending.popleft() for _ in range(count)]
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # a bug here must not leave requests waiting forever
+                logger.exception("The webhook recorder failed on a batch")
+                _answer(batch, [exc] * len(batch))
 
     def _write(self, batch: list[_Job]) -> None:
         outcomes: list[Outcome | BaseException]
@@ -110,14 +115,18 @@ class _Recorder:
                 return
             logger.exception("Could not record a %s webhook", batch[0].delivery.provider)
             outcomes = [exc]
-        # One wake-up per event loop, not per request: each costs the loop a system call.
-        answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
-        for job, outcome in zip(batch, outcomes, strict=True):
-            answers.setdefault(job.loop, []).append((job.future, outcome))
-        for loop, settled in answers.items():
-            # RuntimeError: that event loop is gone (the server is shutting down).
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, settled)
+        _answer(batch, outcomes)
+
+
+def _answer(batch: list[_Job], outcomes: Sequence[Outcome | BaseException]) -> None:
+    # One wake-up per event loop, not per request: each costs the loop a system call.
+    answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for job, outcome in zip(batch, outcomes, strict=True):
+        answers.setdefault(job.loop, []).append((job.future, outcome))
+    for loop, settled in answers.items():
+        # RuntimeError: that event loop is gone (the server is shutting down).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, settled)
 
 
 def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -129,24 +138,19 @@ def _settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
 _recorder = _Recorder()
 
 
-async def raw_body(request: Request) -> bytes:
-    """The exact bytes the provider signed; nothing parses them before verification."""
-    return await request.body()
-
-
-RawBody = Annotated[bytes, Depends(raw_body)]
-
-
-async def _receive(provider: str, request: Request, body: bytes) -> dict[str, Any]:
+async def _receive(provider: str, request: Request) -> JSONResponse:
+    # The body is read here, not through a dependency: this is the hot path under a burst,
+    # and FastAPI resolves dependencies anew for every request.
     delivery = Delivery(
-        provider=provider, body=body, headers=request.headers, client=client_address(request)
+        provider=provider,
+        body=await request.body(),  # the exact bytes signed; nothing parses them before checks
+        headers=request.headers,
+        client=client_address(request),
     )
     receipt = await _recorder.record(delivery)
-    return {
-        "status": receipt.status,
-        "accepted": receipt.accepted,
-        "duplicates": receipt.duplicates,
-    }
+    return JSONResponse(
+        {"status": receipt.status, "accepted": receipt.accepted, "duplicates": receipt.duplicates}
+    )
 
 
 def _echo(text: str) -> PlainTextResponse:
@@ -164,28 +168,28 @@ async def dropbox_verification(challenge: str | None = None) -> PlainTextRespons
 
 
 @router.post("/dropbox", responses=_REFUSALS)
-async def dropbox_notification(request: Request, body: RawBody) -> dict[str, Any]:
-    """A Dropbox notification, signed with `X-Dropbox-Signature`."""
-    return await _receive("dropbox", request, body)
+async def dropbox_notification(request: Request) -> JSONResponse:
+    """A Dropbox notification, signed with `X-Dropbox-Signature`. Answers
+    `{"status": "accepted"|"duplicate", "accepted": n, "duplicates": n}`."""
+    return await _receive("dropbox", request)
 
 
 @router.post("/google-drive", responses=_REFUSALS)
-async def google_drive_notification(request: Request, body: RawBody) -> dict[str, Any]:
+async def google_drive_notification(request: Request) -> JSONResponse:
     """A Drive push notification; the channel token is `GOOGLE_WEBHOOK_SECRET`."""
-    return await _receive("google-drive", request, body)
+    return await _receive("google-drive", request)
 
 
 @router.post("/onedrive", response_model=None, responses=_REFUSALS)
 async def onedrive_notification(
     request: Request,
-    body: RawBody,
     validation_token: Annotated[str | None, Query(alias="validationToken")] = None,
-) -> dict[str, Any] | PlainTextResponse:
+) -> JSONResponse | PlainTextResponse:
     """Graph's subscription validation (`?validationToken=`, echoed as text/plain), or a batch
     of notifications whose every `clientState` must be `ONEDRIVE_WEBHOOK_SECRET`."""
     if validation_token is not None:
         return _echo(webhooks.onedrive_validation(validation_token))
-    return await _receive("onedrive", request, body)
+    return await _receive("onedrive", request)
 
 
 # -- management (bearer token) --------------------------------------------------------------------

@@ -378,20 +378,20 @@ def record_deliveries(*, session: Session, deliveries: Sequence[Delivery]) -> li
     recorded; the caller commits before answering, so a 2xx always means stored.
     """
     settings = get_settings()
-    book = _RejectionBook(session, deliveries)
+    book = _RejectionBook.of(session, deliveries)
     outcomes: list[Outcome | None] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[list[dict[str, Any]]] = [[] for _ in deliveries]  # per delivery, in arrival order
     verified: list[tuple[int, Delivery, list[Notification]]] = []
     for index, delivery in enumerate(deliveries):
         # Before verification, so a client guessing a token gets no answer about its guesses.
-        wait = book.wait(delivery)
+        wait = book.wait(delivery.client, delivery.received_at)
         if wait:
             outcomes.append(RateLimited(wait, "webhook requests"))
             continue
         verdict = verify(delivery, settings)
         if isinstance(verdict, Rejection):
-            rows.append(_row(delivery, verdict))
-            book.add(delivery)
+            rows[index].append(_row(delivery, verdict))
+            book.add(delivery.client, delivery.received_at)
             outcomes.append(verdict.error)
             logger.warning(
                 "Rejected %s webhook from %s: %s (%s)",
@@ -418,11 +418,12 @@ def record_deliveries(*, session: Session, deliveries: Sequence[Delivery]) -> li
             if not duplicate:
                 latest[key] = delivery.received_at
                 accepted += 1
-            rows.append(_row(delivery, notification, duplicate=duplicate))
+            rows[index].append(_row(delivery, notification, duplicate=duplicate))
         outcomes[index] = Receipt(accepted=accepted, duplicates=len(notifications) - accepted)
 
-    if rows:
-        session.exec(insert(WebhookEvent), params=rows)
+    flat = [row for delivered in rows for row in delivered]
+    if flat:
+        session.exec(insert(WebhookEvent), params=flat)  # one executemany for the batch
     if verified:
         _prune_now_and_then(session, max(d.received_at for d in deliveries))
     return [outcome for outcome in outcomes if outcome is not None]
@@ -591,20 +592,16 @@ def rejection_wait(*, session: Session, client: str, now: datetime | None = None
     """Seconds until this client may send again; 0 unless it had `REJECTION_LIMIT` rejected
     requests inside the sliding window. Counted in the database, so every worker agrees."""
     now = now or utcnow()
-    book = _RejectionBook(session, [Delivery("dropbox", b"", {}, client, now)])
-    return book.wait(Delivery("dropbox", b"", {}, client, now))
+    return _RejectionBook(session, {client[:MAX_CLIENT_CHARS]: now}).wait(client, now)
 
 
 class _RejectionBook:
     """Recent rejections per client: the database's at the start of a batch, plus the batch's
     own as they happen (a burst of bad requests in one batch is throttled like a slow one)."""
 
-    def __init__(self, session: Session, deliveries: Sequence[Delivery]) -> None:
+    def __init__(self, session: Session, earliest: Mapping[str, datetime]) -> None:
+        """`earliest`: each client's first moment of interest; its window is loaded from there."""
         self._times: dict[str, list[datetime]] = {}
-        earliest: dict[str, datetime] = {}
-        for delivery in deliveries:
-            client = delivery.client[:MAX_CLIENT_CHARS]
-            earliest[client] = min(earliest.get(client, delivery.received_at), delivery.received_at)
         for client, first in earliest.items():
             recent = session.exec(
                 select(WebhookEvent.received_at)
@@ -618,9 +615,16 @@ class _RejectionBook:
             ).all()
             self._times[client] = sorted(recent)
 
-    def wait(self, delivery: Delivery) -> int:
-        now = delivery.received_at
-        times = self._times.get(delivery.client[:MAX_CLIENT_CHARS], [])
+    @classmethod
+    def of(cls, session: Session, deliveries: Sequence[Delivery]) -> _RejectionBook:
+        earliest: dict[str, datetime] = {}
+        for delivery in deliveries:
+            client = delivery.client[:MAX_CLIENT_CHARS]
+            earliest[client] = min(earliest.get(client, delivery.received_at), delivery.received_at)
+        return cls(session, earliest)
+
+    def wait(self, client: str, now: datetime) -> int:
+        times = self._times.get(client[:MAX_CLIENT_CHARS], [])
         recent = [t for t in times if t > now - REJECTION_WINDOW]
         if len(recent) < REJECTION_LIMIT:
             return 0
@@ -628,8 +632,8 @@ class _RejectionBook:
         unlock_at = recent[-REJECTION_LIMIT] + REJECTION_WINDOW
         return max(1, math.ceil((unlock_at - now).total_seconds()))
 
-    def add(self, delivery: Delivery) -> None:
-        self._times.setdefault(delivery.client[:MAX_CLIENT_CHARS], []).append(delivery.received_at)
+    def add(self, client: str, at: datetime) -> None:
+        self._times.setdefault(client[:MAX_CLIENT_CHARS], []).append(at)
 
 
 # -- retention ------------------------------------------------------------------------------------
@@ -643,15 +647,13 @@ def prune_events(*, session: Session, now: datetime | None = None) -> int:
     deleted = session.exec(
         delete(WebhookEvent).where(col(WebhookEvent.received_at) < cutoff)
     ).rowcount
-    boundary = session.exec(
-        select(WebhookEvent.id)
-        .order_by(col(WebhookEvent.id).desc())
-        .offset(settings.webhook_max_events)
-        .limit(1)
-    ).first()
-    if boundary is not None:
+    # Ids only grow, so the newest `max` events have ids above max(id) - max: one index
+    # lookup, where counting or offsetting would walk the whole table (gaps can only make it
+    # keep fewer).
+    newest = session.exec(select(func.max(WebhookEvent.id))).one()
+    if newest is not None and newest > settings.webhook_max_events:
         deleted += session.exec(
-            delete(WebhookEvent).where(col(WebhookEvent.id) <= boundary)
+            delete(WebhookEvent).where(col(WebhookEvent.id) <= newest - settings.webhook_max_events)
         ).rowcount
     if deleted:
         logger.info("Pruned %d webhook events", deleted)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
@@ -356,6 +357,79 @@ def test_no_secret_reaches_the_event_log(
     for secret in (*SECRETS_ENV.values(), DROPBOX_SIGNATURE):
         assert secret not in everything
     assert details[-1]["headers"]["x-dropbox-signature"] == webhooks.REDACTED
+
+
+# -- the recorder: concurrent requests, written in batches ----------------------------------------
+
+
+def send_together(app: Any, requests: list[tuple[bytes, str]]) -> list[Any]:
+    """POST all at once from one event loop, as a burst of deliveries arrives."""
+
+    async def scenario() -> list[Any]:
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=False, client=("203.0.113.50", 4000)
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await asyncio.gather(
+                *(
+                    http.post(DROPBOX, content=body, headers={"X-Dropbox-Signature": signature})
+                    for body, signature in requests
+                )
+            )
+
+    return asyncio.run(scenario())
+
+
+def test_a_burst_is_recorded_in_batches_and_each_request_gets_its_answer(
+    configured: None, database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    record = webhooks.record_deliveries
+
+    def counting(**kwargs: Any) -> Any:
+        sizes.append(len(kwargs["deliveries"]))
+        return record(**kwargs)
+
+    monkeypatch.setattr(webhooks, "record_deliveries", counting)
+    bodies = [dropbox_body(f"dbid:burst-{i}") for i in range(60)]
+    requests = [(body, dropbox_signature(body)) for body in bodies]
+    requests += [(bodies[0], dropbox_signature(bodies[0]))]  # a redelivery within the burst
+    requests += [(bodies[1], "0" * 64)] * 5
+
+    responses = send_together(create_api(), requests)
+
+    assert [r.status_code for r in responses] == [200] * 61 + [403] * 5
+    assert [r.json()["status"] for r in responses[:61]] == ["accepted"] * 60 + ["duplicate"]
+    assert sum(sizes) == len(requests) and max(sizes) > 1
+    rows = stored()
+    assert sorted(e.status for e in rows) == ["accepted"] * 60 + ["duplicate"] + ["rejected"] * 5
+
+
+def test_a_delivery_that_breaks_its_batch_fails_alone(
+    configured: None, database: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poison = dropbox_body("dbid:poison")
+    record = webhooks.record_deliveries
+
+    poisoned_batches: list[int] = []
+
+    def fragile(**kwargs: Any) -> Any:
+        if any(d.body == poison for d in kwargs["deliveries"]):
+            poisoned_batches.append(len(kwargs["deliveries"]))
+            raise RuntimeError("the database went away")
+        return record(**kwargs)
+
+    monkeypatch.setattr(webhooks, "record_deliveries", fragile)
+    bodies = [dropbox_body(f"dbid:fine-{i}") for i in range(20)]
+    bodies.insert(10, poison)
+
+    responses = send_together(create_api(), [(b, dropbox_signature(b)) for b in bodies])
+
+    assert [r.status_code for r in responses] == [200] * 10 + [500] + [200] * 10
+    assert (
+        poisoned_batches[0] > 1 and poisoned_batches[-1] == 1
+    )  # failed with others, retried alone
+    assert len(stored()) == 20
 
 
 # -- management routes ----------------------------------------------------------------------------

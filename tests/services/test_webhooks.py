@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from finapp.models import WebhookEvent
 from finapp.services import webhooks
@@ -575,16 +575,79 @@ def test_provider_status_urls_use_the_public_url(
     assert statuses["dropbox"].events == 0
 
 
-def test_event_count_query_uses_an_index(session: Session) -> None:
-    """Throttling runs on every request: it must not scan the table."""
-    plan = (
-        session.connection()
-        .exec_driver_sql(
-            "EXPLAIN QUERY PLAN SELECT received_at FROM webhook_event WHERE client = ? "
-            "AND status = 'rejected' AND received_at > ? ORDER BY received_at DESC LIMIT 30",
-            (CLIENT, "2026-01-01"),
-        )
-        .fetchall()
+def test_hot_queries_use_their_indexes(session: Session) -> None:
+    """Both lookups run for every batch of requests: neither may walk the table."""
+
+    def plan(sql: str, *params: object) -> str:
+        return str(session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all())
+
+    throttle = plan(
+        "SELECT received_at FROM webhook_event WHERE client = ? AND status = 'rejected' "
+        "AND received_at > ? ORDER BY received_at DESC LIMIT 30",
+        CLIENT,
+        "2026-01-01",
     )
-    assert "ix_webhook_event_client_status_received" in str(plan)
-    assert session.exec(select(func.count()).select_from(WebhookEvent)).one() == 0
+    dedupe = plan(
+        "SELECT provider, dedupe_key, status, received_at FROM webhook_event "
+        "WHERE dedupe_key IN (?, ?)",
+        "a",
+        "b",
+    )
+    assert "ix_webhook_event_client_status_received" in throttle
+    assert "ix_webhook_event_dedupe_key" in dedupe
+
+
+# -- batches (what the API's group commit hands over) ---------------------------------------------
+
+
+def delivery(body: bytes = DROPBOX_BODY, signature: str | None = None, **kw) -> webhooks.Delivery:
+    headers = {"X-Dropbox-Signature": signature or dropbox_signature(body)}
+    return webhooks.Delivery("dropbox", body, headers, kw.get("client", CLIENT), kw.get("at", NOW))
+
+
+def test_verify_needs_no_database(configured: None) -> None:
+    assert webhooks.verify(delivery()) == [
+        webhooks.Notification(
+            event_type="notification",
+            account=DROPBOX_ACCOUNT,
+            dedupe_key=delivery().body_sha256,
+            window=webhooks.CONTENT_DEDUPE_WINDOW,
+            body=DROPBOX_BODY.decode(),
+        )
+    ]
+    refused = webhooks.verify(delivery(signature="0" * 64))
+    assert isinstance(refused, webhooks.Rejection)
+    assert (refused.verification, type(refused.error)) == ("wrong signature", Forbidden)
+
+
+def test_a_batch_answers_each_delivery_in_order(session: Session, configured: None) -> None:
+    outcomes = webhooks.record_deliveries(
+        session=session,
+        deliveries=[
+            delivery(),
+            delivery(signature="0" * 64),
+            delivery(),  # the same body again in the same batch
+            delivery(dropbox_body("dbid:other")),
+        ],
+    )
+
+    assert outcomes[0] == webhooks.Receipt(accepted=1, duplicates=0)
+    assert isinstance(outcomes[1], Forbidden)
+    assert outcomes[2] == webhooks.Receipt(accepted=0, duplicates=1)
+    assert outcomes[3] == webhooks.Receipt(accepted=1, duplicates=0)
+    assert [e.status for e in events(session)] == ["accepted", "rejected", "duplicate", "accepted"]
+
+
+def test_a_burst_of_bad_requests_in_one_batch_is_throttled(
+    session: Session, configured: None
+) -> None:
+    burst = [delivery(signature="0" * 64, at=NOW + timedelta(milliseconds=i)) for i in range(40)]
+    burst.append(delivery(client="198.51.100.2", at=NOW + timedelta(seconds=1)))
+
+    outcomes = webhooks.record_deliveries(session=session, deliveries=burst)
+
+    assert [type(o).__name__ for o in outcomes[:31]] == ["Forbidden"] * 30 + ["RateLimited"]
+    assert all(isinstance(o, RateLimited) for o in outcomes[30:40])
+    assert outcomes[40] == webhooks.Receipt(accepted=1, duplicates=0)
+    assert webhooks.rejection_wait(session=session, client=CLIENT, now=NOW) == 60
+    assert len(events(session)) == 31
