@@ -90,7 +90,7 @@ _KEPT_HEADERS = {
 }
 _COMMON_HEADERS = ("content-type", "content-length", "user-agent")
 _SECRET_HEADERS = frozenset({"x-dropbox-signature", "x-goog-channel-token"})
-_LABEL_JUNK = re.compile(r"[^a-z0-9_.-]+")
+_LABEL_JUNK = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,7 @@ def _verify_onedrive(body: bytes, secret: bytes) -> list[Notification] | Rejecti
         lifecycle = item.get("lifecycleEvent")
         change = item.get("changeType")
         if isinstance(lifecycle, str) and lifecycle:
-            event_type = f"lifecycle:{_label(lifecycle)}"
+            event_type = f"lifecycle:{_label(lifecycle, lower=False)}"  # Graph's camelCase
         elif isinstance(change, str) and change:
             event_type = _label(change)
         else:
@@ -358,9 +358,10 @@ def _strings(value: object, limit: int = 100) -> list[str]:
     return [str(v)[:200] for v in value[:limit] if isinstance(v, str | int) and v != ""]
 
 
-def _label(value: str) -> str:
-    """A provider-supplied word fit for an event type: lower-case, plain characters, short."""
-    return _LABEL_JUNK.sub("_", value.strip().lower())[:40] or "empty"
+def _label(value: str, *, lower: bool = True) -> str:
+    """A provider-supplied word fit for an event type: plain characters, short."""
+    value = value.strip().lower() if lower else value.strip()
+    return _LABEL_JUNK.sub("_", value)[:40] or "empty"
 
 
 def _bounded(value: str) -> str:

@@ -223,7 +223,7 @@ def test_graph_lifecycle_event_shows_in_providers(
     providers = client.get("/api/webhooks/providers", headers=auth_headers).json()
 
     onedrive = next(p for p in providers if p["provider"] == "onedrive")
-    assert onedrive["last_lifecycle_event"] == "reauthorizationrequired"
+    assert onedrive["last_lifecycle_event"] == "reauthorizationRequired"
     assert onedrive["accepted"] == 1
 
 

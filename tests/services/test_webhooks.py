@@ -332,9 +332,9 @@ def test_graph_lifecycle_event_is_recorded_and_shown_in_provider_status(
     graph(session, graph_body(graph_item(lifecycle="reauthorizationRequired")))
 
     [event] = events(session)
-    assert event.event_type == "lifecycle:reauthorizationrequired"
+    assert event.event_type == "lifecycle:reauthorizationRequired"
     [status] = [p for p in webhooks.provider_status(session=session) if p.provider == "onedrive"]
-    assert status.last_lifecycle_event == "reauthorizationrequired"
+    assert status.last_lifecycle_event == "reauthorizationRequired"
     assert status.last_lifecycle_at == NOW
 
 
