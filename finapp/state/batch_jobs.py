@@ -17,6 +17,7 @@ from finapp.services.errors import FinappError
 from finapp.services.scheduler import notify_scheduler
 from finapp.settings import get_settings
 from finapp.state.auth import AuthState
+from finapp.state.paging import range_label
 
 PAGE_SIZE = 25
 ROUTE = "/batch-jobs"
@@ -129,10 +130,7 @@ class BatchJobsState(AuthState):
 
     @rx.var
     def page_label(self) -> str:
-        if not self.total:
-            return "No jobs"
-        first = self.page * PAGE_SIZE + 1
-        return f"{first}–{min(self.total, first + PAGE_SIZE - 1)} of {self.total}"
+        return range_label(self.page, PAGE_SIZE, self.total, "No jobs")
 
     @rx.var
     def has_next(self) -> bool:

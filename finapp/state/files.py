@@ -14,6 +14,7 @@ from finapp.models import StoredFile
 from finapp.services import aggregation, files
 from finapp.services.errors import FinappError
 from finapp.state.auth import AuthState
+from finapp.state.paging import range_label
 
 PAGE_SIZE = 25
 UPLOAD_ID = "file-upload"
@@ -65,10 +66,7 @@ class FilesState(AuthState):
 
     @rx.var
     def page_label(self) -> str:
-        if not self.total:
-            return "No files"
-        first = self.page * PAGE_SIZE + 1
-        return f"{first}–{min(self.total, first + PAGE_SIZE - 1)} of {self.total}"
+        return range_label(self.page, PAGE_SIZE, self.total, "No files")
 
     @rx.var
     def has_next(self) -> bool:

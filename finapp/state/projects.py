@@ -14,6 +14,7 @@ from finapp.services.errors import FinappError, NotFound
 from finapp.services.extraction.currency import exponent
 from finapp.services.money import format_minor
 from finapp.state.auth import AuthState
+from finapp.state.paging import range_label
 
 TX_PAGE_SIZE = 25
 
@@ -57,10 +58,7 @@ class ProjectsState(AuthState):
 
     @rx.var
     def tx_page_label(self) -> str:
-        if not self.tx_total:
-            return "No transactions"
-        first = self.tx_page * TX_PAGE_SIZE + 1
-        return f"{first}–{min(self.tx_total, first + TX_PAGE_SIZE - 1)} of {self.tx_total}"
+        return range_label(self.tx_page, TX_PAGE_SIZE, self.tx_total, "No transactions")
 
     @rx.var
     def tx_has_next(self) -> bool:

@@ -15,6 +15,7 @@ from finapp.models import WebhookEvent
 from finapp.services import webhooks
 from finapp.services.errors import FinappError
 from finapp.state.auth import AuthState
+from finapp.state.paging import range_label
 
 PAGE_SIZE = 25
 ROUTE = "/webhooks"
@@ -52,10 +53,7 @@ class WebhooksState(AuthState):
 
     @rx.var
     def page_label(self) -> str:
-        if not self.total:
-            return "No events"
-        first = self.page * PAGE_SIZE + 1
-        return f"{first}–{min(self.total, first + PAGE_SIZE - 1)} of {self.total}"
+        return range_label(self.page, PAGE_SIZE, self.total, "No events")
 
     @rx.var
     def has_next(self) -> bool:
