@@ -58,8 +58,10 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_prune = 0.0
-        self._last_beat = 0.0
+        # -inf, not 0: time.monotonic() counts from boot, so on a machine up for less than
+        # PRUNE_EVERY_SECONDS a 0 meant no pruning (nor heartbeat) until then.
+        self._last_prune = float("-inf")
+        self._last_beat = float("-inf")
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Scheduler:
