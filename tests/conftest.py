@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from finapp import db
 from finapp.manage import alembic_config
+from finapp.services import extraction_queue
 from finapp.settings import get_settings
 
 ENV_VARS = (
@@ -68,6 +69,8 @@ def isolated_settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterat
     monkeypatch.setenv("FINAPP_DATA_DIR", str(data_dir))
     reload_settings()
     yield
+    # Queued extractions belong to this test's database: finish them before it goes away.
+    assert extraction_queue.drain(timeout=60), "queued extractions did not finish"
     reload_settings()
 
 

@@ -1,11 +1,14 @@
 """Collect statement attachments from IMAP mailboxes, each message exactly once.
 
 A check asks the server for the folder's UIDs, subtracts the ledger (processed_mail, keyed by
-mailbox, folder, UIDVALIDITY and UID), and fetches only the rest, in bulk chunks. Each message
-is handled in its own unit of work: its files (through store_file, so type checks, size limit,
-sanitised names and content dedupe apply) and its ledger row commit together. If the
-connection drops half-way, what was committed stays and the rest is fetched next time:
-nothing lost, nothing doubled.
+mailbox, folder, UIDVALIDITY and UID), and fetches only the rest, in bulk chunks bounded by
+count and by the sizes the server reports. Each message of a chunk is read on its own
+(`prepare_message`: metadata, project, attachments received into the file store, so type checks,
+size limit, sanitised names apply; a message that cannot be read becomes a failed ledger row),
+then the whole chunk's file rows and ledger rows commit in one transaction (`record_messages`).
+If the connection drops half-way, what was committed stays and the rest is fetched next time:
+nothing lost, nothing doubled. Extraction is queued (`extraction_queue`), not done inline, so a
+check costs what fetching and storing cost.
 """
 
 from __future__ import annotations
@@ -18,26 +21,28 @@ import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from imap_tools import BaseMailBox, MailBox, MailBoxStartTls, MailBoxUnencrypted, MailMessage
 from imap_tools.errors import ImapToolsError, MailboxLoginError
 from imap_tools.imap_utf7 import utf7_encode
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
 from finapp.db import session_scope, utcnow
 from finapp.models import Mailbox, ProcessedMail, StoredFile
-from finapp.services import files, mailboxes, transactions
+from finapp.services import extraction_queue, files, mailboxes
 from finapp.services.errors import FinappError, InvalidInput, MailServerError, NotFound
 from finapp.services.file_types import EXTENSION_KINDS
 from finapp.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-FETCH_CHUNK = 50
+FETCH_CHUNK_MESSAGES = 500
+FETCH_CHUNK_BYTES = 32 * 1024 * 1024  # what one bulk FETCH may hold in memory
 CONNECT_TIMEOUT = 30
 CHECK_STALE_AFTER = timedelta(minutes=30)  # a check holding the mailbox longer has died
 PROJECT_TOKEN = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
@@ -153,6 +158,41 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@dataclass
+class LedgerRow:
+    """A processed_mail row before it is written (a plain object: building an ORM row per
+    message cost as much as fetching the message)."""
+
+    mailbox_id: int
+    folder: str
+    uidvalidity: int
+    uid: int
+    status: str = "failed"
+    reason: str = ""
+    message_id: str = ""
+    sender: str = ""
+    subject: str = ""
+    received_at: datetime | None = None
+    project_id: str | None = None
+    file_ids: list[int] = field(default_factory=list)
+    attachment_names: list[str] = field(default_factory=list)
+    processed_at: datetime = field(default_factory=utcnow)
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _LEDGER_COLUMNS}
+
+
+_LEDGER_COLUMNS = tuple(LedgerRow.__dataclass_fields__)
+
+
+@dataclass
+class PreparedMail:
+    """One fetched message read, its attachments in the file store, nothing recorded yet."""
+
+    entry: LedgerRow
+    files: list[files.FileToRecord] = field(default_factory=list)
+
+
 def check_mailbox(mailbox_id: int) -> CheckResult:
     """Fetch and process every message of the mailbox's folder not in the ledger yet."""
     with session_scope() as session:
@@ -170,7 +210,7 @@ def check_mailbox(mailbox_id: int) -> CheckResult:
         logger.warning("Check of mailbox %s failed: %s", snapshot.name, exc)
     finally:
         _release(mailbox_id, result)
-    _extract(result)
+        _queue_extraction(result)  # what was committed before an error, too
     return result
 
 
@@ -190,73 +230,128 @@ def _check_folder(client: BaseMailBox, mailbox: Mailbox, result: CheckResult) ->
         )
     new = sorted(on_server - known)
     result.new_messages = len(new)
-    for start in range(0, len(new), FETCH_CHUNK):
-        chunk = [str(uid) for uid in new[start : start + FETCH_CHUNK]]
-        done: list[str] = []
-        for message in client.fetch(uid_list=chunk, mark_seen=False, bulk=True):
-            entry = process_message(
-                mailbox=mailbox, folder=mailbox.folder, uidvalidity=uidvalidity, message=message
-            )
-            _count(result, entry)
-            if entry.status == "processed":
-                done.append(message.uid)
-        _after_processing(client, mailbox, done)
+    with files.BlobWriter() as writer:
+        for chunk in fetch_chunks(message_sizes(client, new)):
+            _check_chunk(client, mailbox, uidvalidity, chunk, writer, result)
 
 
-def process_message(
+def _check_chunk(
+    client: BaseMailBox,
+    mailbox: Mailbox,
+    uidvalidity: int,
+    chunk: list[int],
+    writer: files.BlobWriter,
+    result: CheckResult,
+) -> None:
+    prepared = [
+        prepare_message(
+            mailbox=mailbox,
+            folder=mailbox.folder,
+            uidvalidity=uidvalidity,
+            message=message,
+            writer=writer,
+        )
+        for message in client.fetch(uid_list=uid_set(chunk), mark_seen=False, bulk=True)
+    ]
+    writer.wait()  # every blob on disk before a row points at it
+    recorded = _record_chunk(prepared)
+    for entry, stored in recorded:
+        _count(result, entry, stored)
+    done = [str(entry.uid) for entry, _ in recorded if entry.status == "processed"]
+    _after_processing(client, mailbox, done)
+
+
+def message_sizes(client: BaseMailBox, uids: list[int]) -> list[tuple[int, int]]:
+    """(uid, RFC822.SIZE) of these messages, in UID order, from one FETCH: the sizes let the
+    check bound what one bulk fetch holds in memory before it asks for any message."""
+    if not uids:
+        return []
+    status, data = client.client.uid("FETCH", uid_set(uids), "(RFC822.SIZE)")
+    _ok((status, data), "FETCH RFC822.SIZE")
+    sizes: dict[int, int] = {}
+    for item in data:
+        line = item[0] if isinstance(item, tuple) else item
+        if not isinstance(line, bytes):
+            continue
+        uid, size = _UID_ITEM.search(line), _SIZE_ITEM.search(line)
+        if uid:
+            sizes[int(uid.group(1))] = int(size.group(1)) if size else 0
+    # A message expunged since the search is simply not fetched.
+    return [(uid, sizes[uid]) for uid in uids if uid in sizes]
+
+
+_UID_ITEM = re.compile(rb"\bUID (\d+)")
+_SIZE_ITEM = re.compile(rb"\bRFC822\.SIZE (\d+)")
+
+
+def fetch_chunks(sizes: list[tuple[int, int]]) -> Iterator[list[int]]:
+    """UIDs in groups of at most FETCH_CHUNK_MESSAGES and FETCH_CHUNK_BYTES (a bigger message
+    travels alone)."""
+    chunk: list[int] = []
+    held = 0
+    for uid, size in sizes:
+        if chunk and (len(chunk) >= FETCH_CHUNK_MESSAGES or held + size > FETCH_CHUNK_BYTES):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(uid)
+        held += size
+    if chunk:
+        yield chunk
+
+
+def uid_set(uids: list[int]) -> str:
+    """Sorted UIDs as an IMAP sequence set, runs collapsed: [1, 2, 3, 7] -> "1:3,7"."""
+    parts: list[str] = []
+    start = previous = None
+    for uid in uids:
+        if previous is not None and uid == previous + 1:
+            previous = uid
+            continue
+        if start is not None:
+            parts.append(f"{start}:{previous}" if previous != start else str(start))
+        start = previous = uid
+    if start is not None:
+        parts.append(f"{start}:{previous}" if previous != start else str(start))
+    return ",".join(parts)
+
+
+def prepare_message(
     *,
     mailbox: Mailbox,
     folder: str,
     uidvalidity: int,
     message: MailMessage,
     project_override: str | None = None,
-    ledger_id: int | None = None,
-) -> ProcessedMail:
-    """Store one message's attachments and its ledger row in one unit of work."""
+    writer: files.BlobWriter | None = None,
+) -> PreparedMail:
+    """Read one message: its ledger row (not saved) and its attachments received into the file
+    store (by `writer` when given: wait for it before recording). Needs no database. A message
+    that cannot be read is a failed row with the reason."""
+    entry = LedgerRow(
+        mailbox_id=mailbox.id,  # type: ignore[arg-type]
+        folder=folder,
+        uidvalidity=uidvalidity,
+        uid=int(message.uid),  # type: ignore[arg-type]
+    )
     try:
-        with session_scope() as session:
-            entry = (
-                session.get(ProcessedMail, ledger_id)
-                if ledger_id
-                else ProcessedMail(
-                    mailbox_id=mailbox.id,
-                    folder=folder,
-                    uidvalidity=uidvalidity,
-                    uid=int(message.uid),
-                    status="failed",
-                )
-            )
-            _fill(session, entry, mailbox, message, project_override)
-            session.add(entry)
-            session.flush()
-            return entry
+        return _read(entry, mailbox, message, project_override, writer)
     except Exception as exc:  # malformed MIME and the like: record it, carry on
         logger.warning("Message uid %s in %s failed: %s", message.uid, mailbox.name, exc)
-        with session_scope() as session:
-            entry = session.get(ProcessedMail, ledger_id) if ledger_id else None
-            entry = entry or ProcessedMail(
-                mailbox_id=mailbox.id,
-                folder=folder,
-                uidvalidity=uidvalidity,
-                uid=int(message.uid),
-                status="failed",
-            )
-            entry.status = "failed"
-            entry.reason = f"Could not read the message: {type(exc).__name__}: {exc}"[:2000]
-            entry.processed_at = utcnow()
-            session.add(entry)
-            session.flush()
-            return entry
+        entry.status = "failed"
+        entry.reason = f"Could not read the message: {type(exc).__name__}: {exc}"[:2000]
+        entry.processed_at = utcnow()
+        return PreparedMail(entry)
 
 
-def _fill(
-    session: Session,
-    entry: ProcessedMail,
+def _read(
+    entry: LedgerRow,
     mailbox: Mailbox,
     message: MailMessage,
     project_override: str | None,
-) -> None:
-    entry.message_id = _header(message, "message-id")[:998]
+    writer: files.BlobWriter | None,
+) -> PreparedMail:
+    prepared = PreparedMail(entry)
+    entry.message_id = _message_id(message)
     entry.sender = (message.from_ or "")[:254]
     entry.subject = (message.subject or "")[:998]
     received = message.date if message.date and message.date.year > 1900 else None
@@ -266,7 +361,7 @@ def _fill(
     entry.processed_at = utcnow()
     if not sender_allowed(entry.sender, mailbox.sender_whitelist):
         entry.status, entry.reason = "skipped", f"Sender {entry.sender} is not on the whitelist."
-        return
+        return prepared
     named = [a for a in message.attachments if a.filename]  # signature images have no name
     entry.attachment_names = [a.filename[:255] for a in named][:50]
     wanted = [a for a in named if _accepted(a.filename)]
@@ -278,38 +373,89 @@ def _fill(
             + (f" (ignored: {', '.join(ignored)})" if ignored else "")
             + "."
         )
-        return
+        return prepared
     project = (
         project_override
-        or detect_project(entry.subject, message.text or _html_text(message.html))
+        or detect_project(entry.subject, "")
+        or detect_project("", message.text or _html_text(message.html))  # body only if needed
         or mailbox.default_project
     )
-    if not project:
+    if not project or not files.PROJECT_ID_PATTERN.fullmatch(project):
         entry.status = "unassigned"
         entry.reason = "No project id in the subject or body, and no default project."
-        return
+        return prepared
     notes: list[str] = []
-    stored: list[int] = []
+    source_ref = f"{mailbox.name}:{entry.message_id or message.uid}"[:512]
     for attachment in wanted:
         try:
-            result = files.store_file(
-                session=session,
-                data=attachment.payload,
-                filename=attachment.filename,
-                project_id=project,
-                source="email",
-                source_ref=f"{mailbox.name}:{entry.message_id or message.uid}"[:512],
+            blob = files.receive_blob(
+                data=attachment.payload, filename=attachment.filename, writer=writer
             )
         except InvalidInput as exc:
             notes.append(str(exc))
             continue
-        stored.append(result.file.id)
+        prepared.files.append(files.FileToRecord(blob, project, "email", source_ref))
     if ignored:
         notes.append(f"Ignored (not a statement type): {', '.join(ignored)}.")
     entry.project_id = project
-    entry.file_ids = stored
-    entry.status = "processed" if stored else "failed"
+    entry.status = "processed" if prepared.files else "failed"
     entry.reason = " ".join(notes)[:4000]
+    return prepared
+
+
+Recorded = list[tuple[LedgerRow, list[files.RecordedFile]]]
+
+
+def record_messages(
+    *, session: Session, prepared: list[PreparedMail], ledger_id: int | None = None
+) -> Recorded:
+    """The file rows and ledger rows of prepared messages, in the caller's transaction, so a
+    message's files and its ledger row commit together. `ledger_id`: the one message updates
+    that existing row (an unassigned message given a project)."""
+    stored = iter(files.record_files(session=session, items=[f for p in prepared for f in p.files]))
+    recorded: Recorded = []
+    for item in prepared:
+        results = [next(stored) for _ in item.files]
+        item.entry.file_ids = [r.id for r in results]
+        recorded.append((item.entry, results))
+    table = ProcessedMail.__table__  # type: ignore[attr-defined]
+    if ledger_id is not None:
+        [(entry, _)] = recorded
+        changed = session.execute(
+            update(table).where(table.c.id == ledger_id).values(entry.values())
+        )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"No processed mail {ledger_id}.")
+    elif recorded:
+        session.execute(insert(table), [entry.values() for entry, _ in recorded])
+    return recorded
+
+
+def _record_chunk(prepared: list[PreparedMail]) -> Recorded:
+    """One transaction for the chunk; if it fails, each message alone, so one message the
+    database refuses becomes a failed row instead of taking its chunk with it."""
+    try:
+        with session_scope() as session:
+            return record_messages(session=session, prepared=prepared)
+    except SQLAlchemyError:
+        if len(prepared) == 1:
+            return [(_record_failure(prepared[0].entry), [])]
+        logger.exception("Recording a chunk of %d messages failed; one by one", len(prepared))
+        return [pair for item in prepared for pair in _record_chunk([item])]
+
+
+def _record_failure(entry: LedgerRow) -> LedgerRow:
+    logger.exception("Could not record message uid %s", entry.uid)
+    failed = replace(
+        entry,
+        status="failed",
+        reason="The database refused this message's rows; see the server log.",
+        project_id=None,
+        file_ids=[],
+    )
+    with session_scope() as session:
+        session.execute(insert(ProcessedMail.__table__), [failed.values()])  # type: ignore[attr-defined]
+    return failed
 
 
 def _html_text(markup: str) -> str:
@@ -325,31 +471,29 @@ def _accepted(filename: str) -> bool:
     return any(filename.lower().endswith(ext) for ext in EXTENSION_KINDS)
 
 
-def _header(message: MailMessage, name: str) -> str:
-    values = message.headers.get(name) or ()
-    return values[0].strip() if values else ""
+def _message_id(message: MailMessage) -> str:
+    """The raw Message-ID header (cheaper than imap-tools' decoding of every header); bytes
+    that are not UTF-8 become U+FFFD so the ledger row can always be written."""
+    raw = str(message.obj.get("Message-ID") or "")
+    return raw.encode("utf-8", "replace").decode("utf-8").strip()[:998]
 
 
-def _count(result: CheckResult, entry: ProcessedMail) -> None:
+def _count(result: CheckResult, entry: LedgerRow, stored: list[files.RecordedFile]) -> None:
     setattr(result, entry.status, getattr(result, entry.status) + 1)
-    if entry.status != "processed":
-        return
-    with session_scope() as session:
-        for record in session.exec(
-            select(StoredFile).where(col(StoredFile.id).in_(entry.file_ids))
-        ).all():
-            result.new_files.append(
-                NewFile(
-                    filename=record.original_name,
-                    saved_as=record.safe_name,
-                    size=record.size,
-                    project_id=record.project_id,
-                    message_id=entry.message_id,
-                    received_at=entry.received_at.isoformat() if entry.received_at else "",
-                    file_id=record.id,
-                    duplicate=record.duplicate_of_id is not None,
-                )
+    received = entry.received_at.isoformat() if entry.received_at else ""
+    for record in stored:
+        result.new_files.append(
+            NewFile(
+                filename=record.original_name,
+                saved_as=record.safe_name,
+                size=record.size,
+                project_id=record.project_id,
+                message_id=entry.message_id,
+                received_at=received,
+                file_id=record.id,
+                duplicate=record.duplicate,
             )
+        )
 
 
 def _after_processing(client: BaseMailBox, mailbox: Mailbox, uids: list[str]) -> None:
@@ -421,15 +565,9 @@ def _release(mailbox_id: int, result: CheckResult) -> None:
         session.add(mailbox)
 
 
-def _extract(result: CheckResult) -> None:
-    """Stored files go straight into extraction, each on its own (one bad file stops nothing)."""
-    for new in result.new_files:
-        if new.duplicate:
-            continue
-        with session_scope() as session:
-            record = session.get(StoredFile, new.file_id)
-            if record is not None and record.status == "pending":
-                transactions.extract_file(session=session, record=record)
+def _queue_extraction(result: CheckResult) -> None:
+    """Stored files go straight into extraction, on the extraction queue's thread."""
+    extraction_queue.submit(new.file_id for new in result.new_files if not new.duplicate)
 
 
 def check_all() -> list[CheckResult]:
@@ -468,20 +606,25 @@ def _assign(
         messages = list(client.fetch(uid_list=[str(uid)], mark_seen=False))
         if not messages:
             raise NotFound("The message is no longer on the server.")
-        entry = process_message(
+        prepared = prepare_message(
             mailbox=mailbox,
             folder=folder,
             uidvalidity=uidvalidity,
             message=messages[0],
             project_override=project_id,
-            ledger_id=ledger_id,
         )
+        with session_scope() as session:
+            [(entry, stored)] = record_messages(
+                session=session, prepared=[prepared], ledger_id=ledger_id
+            )
+            row = session.get(ProcessedMail, ledger_id)
         if entry.status == "processed":
             _after_processing(client, mailbox, [str(uid)])
     result = CheckResult(mailbox=mailbox.name)
-    _count(result, entry)
-    _extract(result)
-    return entry
+    _count(result, entry, stored)
+    _queue_extraction(result)
+    assert row is not None
+    return row
 
 
 def statistics(*, session: Session) -> dict[str, Any]:

@@ -6,6 +6,7 @@ one of the accepted kinds, or the file is refused with the reason.
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
 import zipfile
@@ -103,10 +104,11 @@ def sniff(head: bytes) -> str:
     return "text"
 
 
-def detect_kind(filename: str, data_head: bytes, *, whole: Path | None = None) -> str:
+def detect_kind(filename: str, data_head: bytes, *, whole: Path | bytes | None = None) -> str:
     """The accepted kind of this file, or UnsupportedFile saying why not.
 
-    `whole` (the received file on disk) is needed only to tell an .xlsx from another zip.
+    `whole` (the received file, on disk or in memory) is needed only to tell an .xlsx from
+    another zip.
     """
     claimed = kind_from_extension(filename)
     if not data_head:
@@ -136,9 +138,9 @@ def detect_kind(filename: str, data_head: bytes, *, whole: Path | None = None) -
     )
 
 
-def _is_xlsx(path: Path) -> bool:
+def _is_xlsx(whole: Path | bytes) -> bool:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(whole) if isinstance(whole, bytes) else whole) as archive:
             names = set(archive.namelist())
     except zipfile.BadZipFile:
         return False

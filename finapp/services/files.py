@@ -1,9 +1,11 @@
 """The file store: every project file once, content-addressed in the data dir.
 
-`store_file` is the one entry point for all channels (upload, email, webhook). It streams the
-content to a temporary file while hashing and counting (so an oversized file is refused without
-being held in memory), checks the type by extension and by content, then moves the blob to
-files/<aa>/<bb>/<sha256> unless that content is already there.
+Every channel (upload, email, webhook) goes through the same two steps: `receive_blob` streams
+the content to a temporary file while hashing and counting (so an oversized file is refused
+without being held in memory), checks the type by extension and by content, then moves the blob
+to files/<aa>/<bb>/<sha256> unless that content is already there; `record_files` adds the rows
+(content a project already has becomes a duplicate). `store_file` is both for one file; the
+mail check receives a whole fetched chunk and records it in one transaction.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlmodel import Session, col, delete, func, select
 
+from finapp.db import utcnow
 from finapp.models import Project, StoredFile, Transaction
 from finapp.services.errors import InvalidInput, NotFound, TooLarge
 from finapp.services.file_types import detect_kind, display_name, kind_from_extension, safe_filename
@@ -32,12 +36,49 @@ NOT_EXTRACTABLE = {"png", "jpeg"}
 PROJECT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CHUNK = 1024 * 1024
 SNIFF_BYTES = 8192
+_HASHES_PER_QUERY = 500  # well under SQLite's parameter limit
 
 
 @dataclass(frozen=True)
 class StoreResult:
     file: StoredFile
     duplicate: bool  # the project already had this content; nothing will be extracted again
+
+
+@dataclass(frozen=True)
+class ReceivedBlob:
+    """A file's content safely at its content address, checked, not yet recorded anywhere."""
+
+    original_name: str
+    safe_name: str
+    kind: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class FileToRecord:
+    blob: ReceivedBlob
+    project_id: str
+    source: str
+    source_ref: str = ""
+
+
+@dataclass(frozen=True)
+class RecordedFile:
+    """A row `record_files` just added: what a channel reports back about it."""
+
+    id: int
+    project_id: str
+    original_name: str
+    safe_name: str
+    size: int
+    status: str
+    duplicate_of_id: int | None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.duplicate_of_id is not None
 
 
 def ensure_project(*, session: Session, project_id: str, name: str | None = None) -> Project:
@@ -78,62 +119,264 @@ def store_file(
 
     Raises UnsupportedFile (type refused or contradicted by the content), TooLarge, InvalidInput.
     """
-    if source not in SOURCES:
-        raise InvalidInput(f"Unknown source {source!r}.")
+    _check_source(source)
+    ensure_project(session=session, project_id=project_id)  # a bad id fails before any byte
+    blob = receive_blob(filename=filename, data=data, stream=stream)
+    [recorded] = record_files(
+        session=session, items=[FileToRecord(blob, project_id.strip(), source, source_ref)]
+    )
+    record = session.get(StoredFile, recorded.id)
+    assert record is not None  # inserted by this very session
+    logger.info(
+        "Stored %s file #%s for %s from %s (%d bytes%s)",
+        record.kind,
+        record.id,
+        record.project_id,
+        source,
+        record.size,
+        ", duplicate" if recorded.duplicate else "",
+    )
+    return StoreResult(record, recorded.duplicate)
+
+
+def receive_blob(
+    *,
+    filename: str,
+    data: bytes | None = None,
+    stream: BinaryIO | None = None,
+    writer: BlobWriter | None = None,
+) -> ReceivedBlob:
+    """Check a file's type by name, stream it to disk while hashing (refusing it past the size
+    limit), check the content matches the name, and move it to its content address. Needs no
+    database: a channel can receive many files first and record them in one transaction.
+    With a `writer`, content given as `data` is written on its threads (see BlobWriter)."""
     if (data is None) == (stream is None):
         raise InvalidInput("Give either data or stream.")
     original = display_name(filename)
     kind_from_extension(original)  # refuse an unaccepted type before reading a byte
-    project = ensure_project(session=session, project_id=project_id)
-    chunks = [data] if data is not None else _read_chunks(stream)  # type: ignore[arg-type]
-    temporary, sha256, size, head = _receive(chunks)
+    if data is not None:
+        return _receive_bytes(original, data, writer)
+    temporary, sha256, size, head = _receive(_read_chunks(stream))  # type: ignore[arg-type]
     try:
         kind = detect_kind(original, head, whole=temporary)
         blob = blob_path(sha256)
         if not blob.exists():
-            blob.parent.mkdir(parents=True, exist_ok=True)
-            temporary.replace(blob)
+            _move_into_store(temporary, blob)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return ReceivedBlob(original, safe_filename(original), kind, sha256, size)
+
+
+def _receive_bytes(original: str, data: bytes, writer: BlobWriter | None) -> ReceivedBlob:
+    """A file already in memory (a mail attachment): checked there, written only if the store
+    lacks its content."""
+    settings = get_settings()
+    if len(data) > settings.max_file_bytes:
+        raise TooLarge(
+            f"The file is larger than the {settings.max_file_mb} MB limit (FINAPP_MAX_FILE_MB)."
+        )
+    kind = detect_kind(original, data[:SNIFF_BYTES], whole=data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if writer is not None:
+        writer.write(sha256, data)
+    else:
+        _write_blob(sha256, data)
+    return ReceivedBlob(original, safe_filename(original), kind, sha256, len(data))
+
+
+def _write_blob(sha256: str, data: bytes) -> None:
+    """Content to its address unless already there, through a temporary name so a blob is
+    never seen half-written."""
+    blob = blob_path(sha256)
+    if blob.exists():
+        return
+    temporary, out = _open_incoming(get_settings().files_dir)
+    try:
+        with out:
+            out.write(data)
+        _move_into_store(temporary, blob)
     finally:
         temporary.unlink(missing_ok=True)
 
-    first = session.exec(
-        select(StoredFile)
-        .where(
-            StoredFile.project_id == project.id,
-            StoredFile.sha256 == sha256,
-            col(StoredFile.duplicate_of_id).is_(None),
+
+class BlobWriter:
+    """Writes blobs on a few threads while the caller carries on reading the next message.
+
+    Creating a file is a slow system call on some disks (0.3 to 0.6 ms measured on this
+    project's CI machine, against 0.3 ms to fetch and parse a whole small mail), and threads
+    waiting in the kernel do not hold the GIL, so a mail check overlaps its writes with its
+    parsing. `wait()` before recording rows: a row must never point at content not yet on disk;
+    it raises the first write error (a full disk), so nothing of that batch is recorded.
+    """
+
+    def __init__(self, threads: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="blob-writer")
+        self._writing: dict[str, Future[None]] = {}
+
+    def write(self, sha256: str, data: bytes) -> None:
+        if sha256 not in self._writing:  # the same content twice in a batch: written once
+            self._writing[sha256] = self._pool.submit(_write_blob, sha256, data)
+
+    def wait(self) -> None:
+        writing, self._writing = self._writing, {}
+        errors = [f.exception() for f in writing.values()]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._pool.shutdown(wait=True)  # nothing is left half-written behind the caller
+
+
+# Directories known to exist: a mail check stores hundreds of files, mostly into directories
+# that exist, and each mkdir that finds one is still a system call. If one was removed meanwhile
+# the operation that needed it fails with FileNotFoundError, forgets it, and tries once more.
+_known_dirs: set[Path] = set()
+
+
+def _ensure_dir(path: Path) -> Path:
+    if path not in _known_dirs:
+        path.mkdir(parents=True, exist_ok=True)
+        _known_dirs.add(path)
+    return path
+
+
+def _open_incoming(files_dir: Path) -> tuple[Path, BinaryIO]:
+    """A new private temporary file in the store's incoming dir (same file system as the
+    blobs, so moving it into place is an atomic rename)."""
+    incoming = files_dir / "incoming"
+    path = _ensure_dir(incoming) / secrets.token_hex(16)
+    try:
+        return path, path.open("xb")
+    except FileNotFoundError:
+        _known_dirs.discard(incoming)
+    path = _ensure_dir(incoming) / secrets.token_hex(16)
+    return path, path.open("xb")
+
+
+def _move_into_store(temporary: Path, blob: Path) -> None:
+    try:
+        temporary.replace(_ensure_dir(blob.parent) / blob.name)
+    except FileNotFoundError:
+        _known_dirs.discard(blob.parent)
+        temporary.replace(_ensure_dir(blob.parent) / blob.name)
+
+
+def record_files(*, session: Session, items: Sequence[FileToRecord]) -> list[RecordedFile]:
+    """One row per received blob, in order. Content a project already has (from before, or
+    earlier in `items`) becomes a duplicate of its first row; images are stored but skipped;
+    the rest wait for extraction. One lookup per project and two multi-row INSERTs whatever
+    the count, so a channel recording hundreds of files pays per batch, not per file (building
+    an ORM object per row cost more than fetching the mail it came in)."""
+    for source in {item.source for item in items}:
+        _check_source(source)
+    for project_id in {item.project_id for item in items}:
+        ensure_project(session=session, project_id=project_id)
+    firsts = _first_copies(session, items)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    first_in_batch: list[int | None] = []  # per row: index of the batch row it duplicates
+    batch_firsts: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        blob = item.blob
+        key = (item.project_id, blob.sha256)
+        row = {
+            "project_id": item.project_id,
+            "sha256": blob.sha256,
+            "size": blob.size,
+            "kind": blob.kind,
+            "original_name": blob.original_name,
+            "safe_name": blob.safe_name,
+            "source": item.source,
+            "source_ref": item.source_ref[:512],
+            "received_at": now,
+            "status": "pending",
+            "status_detail": "",
+            "duplicate_of_id": None,
+        }
+        earlier = firsts.get(key)
+        if earlier is not None:
+            _mark_duplicate(row, *earlier)
+            first_in_batch.append(None)
+        elif key in batch_firsts:
+            first_in_batch.append(batch_firsts[key])  # its id is known once that row is in
+        else:
+            batch_firsts[key] = index
+            first_in_batch.append(None)
+            if blob.kind in NOT_EXTRACTABLE:
+                row["status"] = "skipped"
+                row["status_detail"] = "Images are stored but not extractable (no OCR yet)."
+        rows.append(row)
+    ids = [0] * len(rows)
+    originals = [i for i, of in enumerate(first_in_batch) if of is None]
+    _insert(session, rows, originals, ids)
+    repeats = [i for i, of in enumerate(first_in_batch) if of is not None]
+    for index in repeats:
+        of = first_in_batch[index]
+        assert of is not None
+        _mark_duplicate(rows[index], ids[of], rows[of]["original_name"])
+    _insert(session, rows, repeats, ids)
+    return [
+        RecordedFile(
+            id=new_id,
+            project_id=row["project_id"],
+            original_name=row["original_name"],
+            safe_name=row["safe_name"],
+            size=row["size"],
+            status=row["status"],
+            duplicate_of_id=row["duplicate_of_id"],
         )
-        .order_by(col(StoredFile.id))
-    ).first()
-    record = StoredFile(
-        project_id=project.id,
-        sha256=sha256,
-        size=size,
-        kind=kind,
-        original_name=original,
-        safe_name=safe_filename(original),
-        source=source,
-        source_ref=source_ref[:512],
-    )
-    if first is not None:
-        record.status = "skipped"
-        record.duplicate_of_id = first.id
-        record.status_detail = f"Same content as file #{first.id} ({first.original_name})."
-    elif kind in NOT_EXTRACTABLE:
-        record.status = "skipped"
-        record.status_detail = "Images are stored but not extractable (no OCR yet)."
-    session.add(record)
-    session.flush()
-    logger.info(
-        "Stored %s file #%s for %s from %s (%d bytes%s)",
-        kind,
-        record.id,
-        project.id,
-        source,
-        size,
-        ", duplicate" if first else "",
-    )
-    return StoreResult(record, first is not None)
+        for new_id, row in zip(ids, rows, strict=True)
+    ]
+
+
+def _mark_duplicate(row: dict[str, Any], first_id: int, first_name: str) -> None:
+    row["status"] = "skipped"
+    row["duplicate_of_id"] = first_id
+    row["status_detail"] = f"Same content as file #{first_id} ({first_name})."
+
+
+def _insert(session: Session, rows: list[dict[str, Any]], which: list[int], ids: list[int]) -> None:
+    """INSERT rows[i] for i in `which` in one statement; their new ids go to ids[i]."""
+    if not which:
+        return
+    table = StoredFile.__table__  # type: ignore[attr-defined]
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    new_ids = session.execute(statement, [rows[i] for i in which]).scalars().all()
+    for index, new_id in zip(which, new_ids, strict=True):
+        ids[index] = new_id
+
+
+def _first_copies(
+    session: Session, items: Sequence[FileToRecord]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """(project, sha256) -> (id, name) of the first non-duplicate row already stored with it."""
+    wanted: dict[str, set[str]] = {}
+    for item in items:
+        wanted.setdefault(item.project_id, set()).add(item.blob.sha256)
+    firsts: dict[tuple[str, str], tuple[int, str]] = {}
+    for project_id, hashes in wanted.items():
+        ordered = sorted(hashes)
+        for start in range(0, len(ordered), _HASHES_PER_QUERY):
+            for file_id, sha256, name in session.exec(
+                select(StoredFile.id, StoredFile.sha256, StoredFile.original_name)
+                .where(
+                    StoredFile.project_id == project_id,
+                    col(StoredFile.sha256).in_(ordered[start : start + _HASHES_PER_QUERY]),
+                    col(StoredFile.duplicate_of_id).is_(None),
+                )
+                .order_by(col(StoredFile.id))
+            ).all():
+                firsts.setdefault((project_id, sha256), (file_id, name))  # type: ignore[arg-type]
+    return firsts
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise InvalidInput(f"Unknown source {source!r}.")
 
 
 def _read_chunks(stream: BinaryIO) -> Iterable[bytes]:
@@ -145,14 +388,12 @@ def _receive(chunks: Iterable[bytes]) -> tuple[Path, str, int, bytes]:
     """Write chunks to a private temporary file: (path, sha256, size, first bytes)."""
     settings = get_settings()
     limit = settings.max_file_bytes
-    incoming = settings.files_dir / "incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    path = incoming / secrets.token_hex(16)
+    path, out = _open_incoming(settings.files_dir)
     digest = hashlib.sha256()
     size = 0
     head = b""
     try:
-        with path.open("xb") as out:
+        with out:
             for chunk in chunks:
                 size += len(chunk)
                 if size > limit:

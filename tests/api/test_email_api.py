@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from finapp.api.app import create_api
 from finapp.models import User
+from finapp.services import extraction_queue
 from tests.conftest import reload_settings
 from tests.imap_server import (
     DovecotServer,
@@ -142,7 +143,8 @@ def test_check_returns_the_new_downloads(
         ("../feb.csv", "feb.csv", len(statement_csv("feb")), "Q4_2024", "<jan@bank.example>"),
     ]
     assert datetime.fromisoformat(downloads[0]["received_at"]).tzinfo is not None
-    # the files are in the file store, extracted
+    # the files are in the file store, extracted (off the request's path, at once)
+    assert extraction_queue.drain(timeout=60)
     for download in downloads:
         record = client.get(f"/api/files/{download['file_id']}", headers=auth_headers)
         assert record.status_code == 200, record.text
@@ -447,6 +449,7 @@ def test_messages_list_and_assign(
     body = assigned.json()
     assert (body["id"], body["status"], body["project_id"]) == (entry["id"], "processed", "acme")
     [file_id] = body["file_ids"]
+    assert extraction_queue.drain(timeout=60)
     record = client.get(f"/api/files/{file_id}", headers=auth_headers).json()
     assert (record["project_id"], record["status"]) == ("acme", "extracted")
     assert client.get("/api/email/messages?status=unassigned", headers=auth_headers).json() == []

@@ -7,10 +7,11 @@
 Measured in one run, on one Dovecot (plain IMAP on loopback), seeding never timed:
 - bare: imap-tools `MailBoxUnencrypted(...).fetch(bulk=True, mark_seen=False)` over the whole
   folder, reading every attachment payload (best of two runs, after one warm-up fetch);
-- finapp: `email_ingest.check_mailbox` on the same folder: UID diff against the ledger, bulk
-  fetch in chunks, each message's CSV through `store_file` + its ledger row committed per
-  message, then extraction of every stored file (reported separately as well);
-  target: at least 0.6x the bare rate;
+- finapp: `email_ingest.check_mailbox` on the same folder: UID diff against the ledger, the
+  sizes, bulk fetch in chunks, each message read and its CSV received into the file store, each
+  chunk's file rows + ledger rows committed together, extraction queued (the issue's measure);
+  target: at least 0.6x the bare rate. Then the queued extraction is waited for and timed on
+  its own, and the end-to-end rate (check + extraction) is shown too;
 - re-check: a folder of 10,000 messages all already in the ledger (rows inserted directly,
   messages delivered straight into the maildir): `check_mailbox` finds nothing new;
   target: under 1 s. A bare `UID SEARCH ALL` of that folder is shown for scale.
@@ -215,7 +216,7 @@ def run(server: Any, data_dir: Path) -> dict[str, Any]:
     from finapp import db
     from finapp.manage import migrate
     from finapp.models import ProcessedMail, StoredFile, Transaction
-    from finapp.services import email_ingest
+    from finapp.services import email_ingest, extraction_queue
 
     migrate()
     figures: dict[str, Any] = {"messages": MESSAGES, "known": KNOWN}
@@ -226,22 +227,12 @@ def run(server: Any, data_dir: Path) -> dict[str, Any]:
     bare_runs = [bare_fetch(server), None]
 
     mailbox_id = add_mailbox(server, "bench", "INBOX")
-    extract_seconds = 0.0
-    real_extract = email_ingest._extract
-
-    def timed_extract(result: Any) -> None:
-        nonlocal extract_seconds
-        began = time.perf_counter()
-        real_extract(result)
-        extract_seconds += time.perf_counter() - began
-
-    email_ingest._extract = timed_extract  # type: ignore[assignment]
-    try:
-        began = time.perf_counter()
-        result = email_ingest.check_mailbox(mailbox_id)
-        finapp_seconds = time.perf_counter() - began
-    finally:
-        email_ingest._extract = real_extract  # type: ignore[assignment]
+    began = time.perf_counter()
+    result = email_ingest.check_mailbox(mailbox_id)
+    finapp_seconds = time.perf_counter() - began
+    if not extraction_queue.drain(timeout=600):
+        raise RuntimeError("the queued extraction did not finish in 10 minutes")
+    extract_seconds = time.perf_counter() - began - finapp_seconds
     if result.status != "ok":
         raise RuntimeError(f"finapp check failed: {result.error}")
     bare_runs[1] = bare_fetch(server)
@@ -264,7 +255,7 @@ def run(server: Any, data_dir: Path) -> dict[str, Any]:
         "seconds": finapp_seconds,
         "extract_seconds": extract_seconds,
         "rate": result.new_messages / finapp_seconds,
-        "rate_without_extraction": result.new_messages / (finapp_seconds - extract_seconds),
+        "rate_with_extraction": result.new_messages / (finapp_seconds + extract_seconds),
     }
     figures["ratio"] = figures["finapp"]["rate"] / bare["rate"]
 
@@ -300,7 +291,7 @@ def report(f: dict[str, Any]) -> None:
             "",
         ),
         (
-            "finapp check_mailbox (store + ledger + extract)",
+            "finapp check_mailbox (store + ledger, extraction queued)",
             f"{finapp['messages']:,}",
             f"{finapp['seconds']:.2f}",
             f"{finapp['rate']:,.0f}",
@@ -308,17 +299,17 @@ def report(f: dict[str, Any]) -> None:
             + ("met" if ratio_ok else "MISSED"),
         ),
         (
-            "  of which extraction of the stored files",
-            "",
+            "  then the queued extraction, until drained",
+            f"{finapp['files']:,}",
             f"{finapp['extract_seconds']:.2f}",
             "",
             "",
         ),
         (
-            "  finapp without extraction",
+            "  end to end: check + extraction",
             "",
-            f"{finapp['seconds'] - finapp['extract_seconds']:.2f}",
-            f"{finapp['rate_without_extraction']:,.0f}",
+            f"{finapp['seconds'] + finapp['extract_seconds']:.2f}",
+            f"{finapp['rate_with_extraction']:,.0f}",
             "",
         ),
         (

@@ -3,6 +3,7 @@ download appearing (file and project) with the mailbox marked connected, without
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,5 +114,11 @@ def test_check_now_shows_the_new_download_and_the_mailbox_connected(
         "[E2E_1] Statement",
     )
     [file_id] = mail["file_ids"]
-    record = httpx.get(f"{live_app.base_url}/api/files/{file_id}", headers=headers).json()
+    # extraction runs on the app's queue right after the check: give it a moment
+    deadline = time.monotonic() + 30
+    while True:
+        record = httpx.get(f"{live_app.base_url}/api/files/{file_id}", headers=headers).json()
+        if record["status"] != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert (record["project_id"], record["status"]) == ("E2E_1", "extracted")

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from finapp import db
 from finapp.models import BatchJob, JobRun, Mailbox, ProcessedMail, StoredFile, Transaction
-from finapp.services import batch_jobs, crypto, email_ingest, mailboxes
+from finapp.services import batch_jobs, crypto, email_ingest, extraction_queue, mailboxes
 from finapp.services.errors import InvalidInput
 from finapp.services.files import blob_path
 from finapp.services.job_types import run_email_check
@@ -181,6 +181,9 @@ def ledger(mailbox_id: int | None = None) -> list[ProcessedMail]:
 
 
 def stored_files() -> list[StoredFile]:
+    """The file rows, once the extraction the checks queued has finished (the check itself
+    only queues it; the queue's own test shows it runs at once)."""
+    assert extraction_queue.drain(timeout=60)
     with db.session_scope() as session:
         return list(session.exec(select(StoredFile).order_by(col(StoredFile.id))).all())
 
@@ -467,7 +470,7 @@ def test_malformed_mime_is_recorded_and_does_not_stop_the_others(
     assert check_ok(mailbox_id).new_messages == 0
 
 
-def test_process_message_records_a_message_that_cannot_be_read(
+def test_a_message_that_cannot_be_read_is_a_failed_row(
     database: Path,
     mailbox_server: DovecotServer,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
@@ -741,9 +744,11 @@ def test_ledger_rows_are_right_and_a_second_check_is_a_no_op(
 def test_exactly_once_across_a_server_crash(
     own_server: DovecotServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The server dies after the third chunk is committed, while the check goes on fetching."""
     server = own_server
-    count, crash_after = 120, 60
-    assert email_ingest.FETCH_CHUNK < crash_after < count - email_ingest.FETCH_CHUNK // 2
+    count, chunk = 120, 20
+    crash_after = 3 * chunk
+    monkeypatch.setattr(email_ingest, "FETCH_CHUNK_MESSAGES", chunk)
     for i in range(count):
         server.append(
             mail(
@@ -753,18 +758,18 @@ def test_exactly_once_across_a_server_crash(
             )
         )
     mailbox_id = add_mailbox(server)
-    original = email_ingest.process_message
-    calls = 0
+    original = email_ingest._record_chunk
+    recorded = 0
 
-    def crash_midway(**kwargs: Any) -> ProcessedMail:
-        nonlocal calls
-        entry = original(**kwargs)
-        calls += 1
-        if calls == crash_after:
+    def crash_midway(prepared: list[email_ingest.PreparedMail]) -> Any:
+        nonlocal recorded
+        result = original(prepared)
+        recorded += len(result)
+        if recorded == crash_after:
             server.kill()
-        return entry
+        return result
 
-    monkeypatch.setattr(email_ingest, "process_message", crash_midway)
+    monkeypatch.setattr(email_ingest, "_record_chunk", crash_midway)
     results: list[email_ingest.CheckResult] = []
     thread = threading.Thread(
         target=lambda: results.append(email_ingest.check_mailbox(mailbox_id)), daemon=True
@@ -776,7 +781,7 @@ def test_exactly_once_across_a_server_crash(
     [crashed] = results
     assert crashed.status == "error"
     assert "connection was lost" in crashed.error
-    assert crash_after <= crashed.processed < count
+    assert crashed.processed == crash_after
     after_crash = ledger(mailbox_id)
     assert len(after_crash) == crashed.processed
     status = mailbox_row(mailbox_id)
@@ -786,7 +791,7 @@ def test_exactly_once_across_a_server_crash(
         None,
     )
 
-    monkeypatch.setattr(email_ingest, "process_message", original)
+    monkeypatch.setattr(email_ingest, "_record_chunk", original)
     server.restart()
     resumed = check_ok(mailbox_id)
 
@@ -983,15 +988,15 @@ def test_two_checks_at_once_the_second_is_busy(
 ) -> None:
     mailbox_server.append(mail(attachments=[("s.csv", statement_csv("busy"), "text/csv")]))
     mailbox_id = add_mailbox(mailbox_server)
-    original = email_ingest.process_message
+    original = email_ingest.prepare_message
     entered, release = threading.Event(), threading.Event()
 
-    def held(**kwargs: Any) -> ProcessedMail:
+    def held(**kwargs: Any) -> email_ingest.PreparedMail:
         entered.set()
         release.wait(20)
         return original(**kwargs)
 
-    monkeypatch.setattr(email_ingest, "process_message", held)
+    monkeypatch.setattr(email_ingest, "prepare_message", held)
     results: list[email_ingest.CheckResult] = []
     thread = threading.Thread(
         target=lambda: results.append(email_ingest.check_mailbox(mailbox_id)), daemon=True
@@ -1402,3 +1407,125 @@ def test_content_that_contradicts_the_name_is_refused_with_the_reason(
     with db.session_scope() as session:
         stats = email_ingest.statistics(session=session)
     assert stats["failed_by_reason"] == {"content does not match the file type": 1}
+
+
+# -- chunks and batches ---------------------------------------------------------------------------
+
+
+def test_uid_set_collapses_runs() -> None:
+    assert email_ingest.uid_set([]) == ""
+    assert email_ingest.uid_set([7]) == "7"
+    assert email_ingest.uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
+
+
+def test_fetch_chunks_bound_count_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(email_ingest, "FETCH_CHUNK_MESSAGES", 3)
+    monkeypatch.setattr(email_ingest, "FETCH_CHUNK_BYTES", 100)
+    sizes = [(1, 10), (2, 10), (3, 10), (4, 10), (5, 60), (6, 50), (7, 500), (8, 1)]
+    assert list(email_ingest.fetch_chunks(sizes)) == [[1, 2, 3], [4, 5], [6], [7], [8]]
+    assert list(email_ingest.fetch_chunks([])) == []
+
+
+def test_a_check_fetches_in_chunks_no_bigger_than_the_byte_bound(
+    database: Path,
+    mailbox_server: DovecotServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sizes come from the server before any message does; no bulk FETCH holds more than
+    FETCH_CHUNK_BYTES (unless one message alone is bigger)."""
+    big = b"Date,Description,Amount\n" + b"".join(
+        f"2024-01-{1 + i % 28:02d},padding line {i},-1.00\n".encode() for i in range(400)
+    )
+    for i in range(5):
+        mailbox_server.append(
+            mail(
+                subject=f"[{PROJECT}] Statement {i}",
+                attachments=[(f"s{i}.csv", big.replace(b"padding", f"m{i}".encode()), "text/csv")],
+            )
+        )
+    mailbox_id = add_mailbox(mailbox_server)
+    size = len(big) * 4 // 3  # base64 on the wire
+    monkeypatch.setattr(email_ingest, "FETCH_CHUNK_BYTES", 2 * size + 4096)
+    chunks: list[int] = []
+    original = email_ingest._record_chunk
+
+    def counting(prepared: list[email_ingest.PreparedMail]) -> Any:
+        chunks.append(len(prepared))
+        return original(prepared)
+
+    monkeypatch.setattr(email_ingest, "_record_chunk", counting)
+
+    result = check_ok(mailbox_id)
+
+    assert chunks == [2, 2, 1]
+    assert (result.new_messages, result.processed, len(result.new_files)) == (5, 5, 5)
+    assert {f.status for f in stored_files()} == {"extracted"}
+
+
+def test_a_message_the_database_refuses_fails_alone(
+    database: Path,
+    mailbox_server: DovecotServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If a chunk's transaction fails, its messages are recorded one by one: the one the
+    database refuses is a failed ledger row (not fetched again), the others are stored."""
+    from sqlalchemy.exc import IntegrityError
+
+    good_uid = mailbox_server.append(mail(attachments=[("g.csv", statement_csv("g"), "text/csv")]))
+    bad_uid = mailbox_server.append(
+        mail(
+            subject=f"[{PROJECT}] refused",
+            attachments=[("b.csv", statement_csv("b"), "text/csv")],
+        )
+    )
+    mailbox_id = add_mailbox(mailbox_server)
+    original = email_ingest.record_messages
+
+    def refusing(**kwargs: Any) -> Any:
+        if any(p.entry.subject.endswith("refused") for p in kwargs["prepared"]):
+            raise IntegrityError("INSERT", {}, Exception("constraint failed"))
+        return original(**kwargs)
+
+    monkeypatch.setattr(email_ingest, "record_messages", refusing)
+
+    result = check_ok(mailbox_id)
+
+    assert (result.processed, result.failed) == (1, 1)
+    rows = {e.uid: e for e in ledger(mailbox_id)}
+    assert rows[good_uid].status == "processed"
+    assert rows[bad_uid].status == "failed"
+    assert "database refused" in rows[bad_uid].reason
+    assert rows[bad_uid].file_ids == []
+    [stored] = stored_files()
+    assert stored.original_name == "g.csv"
+    assert check_ok(mailbox_id).new_messages == 0
+
+
+def test_the_check_returns_before_extraction_and_queues_it(
+    database: Path,
+    mailbox_server: DovecotServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Extraction is off the check's path: a check whose extraction is held still returns, with
+    the files pending, and they are extracted as soon as the queue runs."""
+    mailbox_server.append(mail(attachments=[("q.csv", statement_csv("queued"), "text/csv")]))
+    mailbox_id = add_mailbox(mailbox_server)
+    release = threading.Event()
+    real = extraction_queue.extract_if_pending
+
+    def held(file_id: int) -> None:
+        release.wait(30)
+        real(file_id)
+
+    monkeypatch.setattr(extraction_queue, "extract_if_pending", held)
+    try:
+        result = email_ingest.check_mailbox(mailbox_id)
+        assert result.status == "ok" and len(result.new_files) == 1
+        with db.session_scope() as session:
+            record = session.get(StoredFile, result.new_files[0].file_id)
+            assert record is not None and record.status == "pending"
+        assert extraction_queue.pending() == 1
+    finally:
+        release.set()
+    [record] = stored_files()
+    assert (record.status, record.transaction_count) == ("extracted", 2)

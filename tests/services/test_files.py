@@ -217,3 +217,85 @@ def test_blobs_are_not_world_writable(session: Session) -> None:
     ).file
     mode = files.blob_path(record.sha256).stat().st_mode
     assert not mode & stat.S_IWOTH
+
+
+def test_record_files_batches_and_dedupes_within_the_batch_and_against_the_store(
+    session: Session,
+) -> None:
+    """One call for many files: content already in the project, content repeated inside the
+    batch, the same content for another project, and an image."""
+    earlier = files.store_file(
+        session=session, data=CSV, filename="old.csv", project_id="acme", source="upload"
+    ).file
+    other = b"date,description,amount\n2026-02-01,Rent,-900.00\n"
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    blobs = {
+        name: files.receive_blob(data=data, filename=name)
+        for name, data in [("same.csv", CSV), ("new.csv", other), ("scan.png", png)]
+    }
+    items = [
+        files.FileToRecord(blobs["same.csv"], "acme", "email", "m1"),
+        files.FileToRecord(blobs["new.csv"], "acme", "email", "m2"),
+        files.FileToRecord(blobs["new.csv"], "acme", "email", "m3"),
+        files.FileToRecord(blobs["new.csv"], "globex", "email", "m4"),
+        files.FileToRecord(blobs["scan.png"], "acme", "email", "m5"),
+    ]
+
+    results = files.record_files(session=session, items=items)
+
+    assert [r.duplicate for r in results] == [True, False, True, False, False]
+    assert [(r.original_name, r.project_id) for r in results] == [
+        ("same.csv", "acme"),
+        ("new.csv", "acme"),
+        ("new.csv", "acme"),
+        ("new.csv", "globex"),
+        ("scan.png", "acme"),
+    ]
+    rows = [session.get(StoredFile, r.id) for r in results]
+    assert all(rows)
+    same, new, new_again, for_globex, scan = rows  # type: ignore[misc]
+    assert [r.status for r in results] == [row.status for row in rows]  # type: ignore[union-attr]
+    assert (same.duplicate_of_id, same.status) == (earlier.id, "skipped")
+    assert f"#{earlier.id} (old.csv)" in same.status_detail
+    assert (new.duplicate_of_id, new.status) == (None, "pending")
+    assert (new_again.duplicate_of_id, new_again.status) == (new.id, "skipped")
+    assert (for_globex.project_id, for_globex.status) == ("globex", "pending")
+    assert scan.status == "skipped" and "not extractable" in scan.status_detail
+    assert [r.source_ref for r in (same, new, new_again, for_globex, scan)] == [
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+        "m5",
+    ]
+    assert session.get(Project, "globex") is not None
+    assert len(session.exec(select(StoredFile)).all()) == 6
+
+
+def test_record_files_refuses_an_unknown_source_and_a_bad_project_id(session: Session) -> None:
+    blob = files.receive_blob(data=CSV, filename="a.csv")
+    with pytest.raises(InvalidInput, match="Unknown source"):
+        files.record_files(session=session, items=[files.FileToRecord(blob, "acme", "fax")])
+    with pytest.raises(InvalidInput, match="project id"):
+        files.record_files(session=session, items=[files.FileToRecord(blob, "../x", "email")])
+    assert session.exec(select(StoredFile)).all() == []
+
+
+@pytest.mark.parametrize("how", ["data", "stream"])
+def test_the_store_recovers_when_its_directories_are_removed_while_running(
+    session: Session, how: str
+) -> None:
+    """Directories are remembered to save system calls; one removed behind the app's back
+    (an admin cleaning up) is created again, and nothing is lost."""
+    import shutil
+
+    first = files.receive_blob(filename="a.csv", **{how: CSV if how == "data" else io.BytesIO(CSV)})
+    shutil.rmtree(get_settings().files_dir)
+    other = CSV.replace(b"Coffee", b"Tea")
+
+    second = files.receive_blob(
+        filename="b.csv", **{how: other if how == "data" else io.BytesIO(other)}
+    )
+
+    assert files.blob_path(second.sha256).read_bytes() == other
+    assert first.sha256 != second.sha256
