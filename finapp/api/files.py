@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from finapp.api.deps import CurrentUser, DbSession, DownloadUser
@@ -163,15 +164,30 @@ def get_file(file_id: int, _user: CurrentUser, session: DbSession) -> FileDetail
     return FileDetail.of(files.get_file(session=session, file_id=file_id))
 
 
-@router.get("/{file_id}/content", response_class=FileResponse)
-def download_file(file_id: int, _user: DownloadUser, session: DbSession) -> FileResponse:
+@router.get("/{file_id}/content", response_class=FileResponse, response_model=None)
+def download_file(file_id: int, _user: DownloadUser, session: DbSession) -> Response:
     record = files.get_file(session=session, file_id=file_id)
-    return FileResponse(
-        files.blob_path(record.sha256),
-        media_type=MEDIA_TYPES.get(record.kind, "application/octet-stream"),
+    media_type = MEDIA_TYPES.get(record.kind, "application/octet-stream")
+    content = files.stored_content(session=session, sha256=record.sha256)
+    if isinstance(content, bytes):  # small content lives in the database
+        return Response(content, media_type=media_type, headers=_download_headers(record))
+    return FileResponse(  # large content streams from the data dir
+        content,
+        media_type=media_type,
         filename=record.safe_name,  # attachment; the stored name is already sanitised
         headers={"X-Content-Type-Options": "nosniff"},
     )
+
+
+def _download_headers(record: StoredFile) -> dict[str, str]:
+    """What FileResponse(filename=...) sends: a plain name, or RFC 5987 for non-ASCII."""
+    quoted = quote(record.safe_name)
+    disposition = (
+        f'attachment; filename="{record.safe_name}"'
+        if quoted == record.safe_name
+        else f"attachment; filename*=utf-8''{quoted}"
+    )
+    return {"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"}
 
 
 @router.delete("/{file_id}", response_model=FileOut)

@@ -13,7 +13,6 @@ check costs what fetching and storing cost.
 
 from __future__ import annotations
 
-import html
 import imaplib
 import logging
 import re
@@ -34,9 +33,11 @@ from sqlmodel import Session, col, func, select
 
 from finapp.db import session_scope, utcnow
 from finapp.models import Mailbox, ProcessedMail, StoredFile
-from finapp.services import extraction_queue, files, mailboxes
+from finapp.services import extraction_queue, files, mail_content, mailboxes
 from finapp.services.errors import FinappError, InvalidInput, MailServerError, NotFound
 from finapp.services.file_types import EXTENSION_KINDS
+from finapp.services.imap_structure import Part, uid_set
+from finapp.services.mail_content import MailContent
 from finapp.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -230,9 +231,8 @@ def _check_folder(client: BaseMailBox, mailbox: Mailbox, result: CheckResult) ->
         )
     new = sorted(on_server - known)
     result.new_messages = len(new)
-    with files.BlobWriter() as writer:
-        for chunk in fetch_chunks(message_sizes(client, new)):
-            _check_chunk(client, mailbox, uidvalidity, chunk, writer, result)
+    for chunk in fetch_chunks(message_sizes(client, new)):
+        _check_chunk(client, mailbox, uidvalidity, chunk, result)
 
 
 def _check_chunk(
@@ -240,7 +240,6 @@ def _check_chunk(
     mailbox: Mailbox,
     uidvalidity: int,
     chunk: list[int],
-    writer: files.BlobWriter,
     result: CheckResult,
 ) -> None:
     prepared = [
@@ -248,12 +247,10 @@ def _check_chunk(
             mailbox=mailbox,
             folder=mailbox.folder,
             uidvalidity=uidvalidity,
-            message=message,
-            writer=writer,
+            message=content,
         )
-        for message in client.fetch(uid_list=uid_set(chunk), mark_seen=False, bulk=True)
+        for content in mail_content.fetch_chunk(client, chunk, _decider(mailbox), _too_large)
     ]
-    writer.wait()  # every blob on disk before a row points at it
     recorded = _record_chunk(prepared)
     for entry, stored in recorded:
         _count(result, entry, stored)
@@ -299,44 +296,28 @@ def fetch_chunks(sizes: list[tuple[int, int]]) -> Iterator[list[int]]:
         yield chunk
 
 
-def uid_set(uids: list[int]) -> str:
-    """Sorted UIDs as an IMAP sequence set, runs collapsed: [1, 2, 3, 7] -> "1:3,7"."""
-    parts: list[str] = []
-    start = previous = None
-    for uid in uids:
-        if previous is not None and uid == previous + 1:
-            previous = uid
-            continue
-        if start is not None:
-            parts.append(f"{start}:{previous}" if previous != start else str(start))
-        start = previous = uid
-    if start is not None:
-        parts.append(f"{start}:{previous}" if previous != start else str(start))
-    return ",".join(parts)
-
-
 def prepare_message(
     *,
     mailbox: Mailbox,
     folder: str,
     uidvalidity: int,
-    message: MailMessage,
+    message: MailMessage | MailContent,
     project_override: str | None = None,
-    writer: files.BlobWriter | None = None,
 ) -> PreparedMail:
     """Read one message: its ledger row (not saved) and its attachments received into the file
-    store (by `writer` when given: wait for it before recording). Needs no database. A message
+    store (small content is held for `record_messages`). Needs no database. A message
     that cannot be read is a failed row with the reason."""
+    content = message if isinstance(message, MailContent) else mail_content.of_message(message)
     entry = LedgerRow(
         mailbox_id=mailbox.id,  # type: ignore[arg-type]
         folder=folder,
         uidvalidity=uidvalidity,
-        uid=int(message.uid),  # type: ignore[arg-type]
+        uid=content.uid,
     )
     try:
-        return _read(entry, mailbox, message, project_override, writer)
+        return _read(entry, mailbox, content, project_override)
     except Exception as exc:  # malformed MIME and the like: record it, carry on
-        logger.warning("Message uid %s in %s failed: %s", message.uid, mailbox.name, exc)
+        logger.warning("Message uid %s in %s failed: %s", content.uid, mailbox.name, exc)
         entry.status = "failed"
         entry.reason = f"Could not read the message: {type(exc).__name__}: {exc}"[:2000]
         entry.processed_at = utcnow()
@@ -346,11 +327,11 @@ def prepare_message(
 def _read(
     entry: LedgerRow,
     mailbox: Mailbox,
-    message: MailMessage,
+    content: MailContent,
     project_override: str | None,
-    writer: files.BlobWriter | None,
 ) -> PreparedMail:
     prepared = PreparedMail(entry)
+    message = content.headers
     entry.message_id = _message_id(message)
     entry.sender = (message.from_ or "")[:254]
     entry.subject = (message.subject or "")[:998]
@@ -362,7 +343,7 @@ def _read(
     if not sender_allowed(entry.sender, mailbox.sender_whitelist):
         entry.status, entry.reason = "skipped", f"Sender {entry.sender} is not on the whitelist."
         return prepared
-    named = [a for a in message.attachments if a.filename]  # signature images have no name
+    named = content.attachments  # the parts with a file name: signature images have none
     entry.attachment_names = [a.filename[:255] for a in named][:50]
     wanted = [a for a in named if _accepted(a.filename)]
     ignored = [a.filename for a in named if not _accepted(a.filename)]
@@ -377,7 +358,7 @@ def _read(
     project = (
         project_override
         or detect_project(entry.subject, "")
-        or detect_project("", message.text or _html_text(message.html))  # body only if needed
+        or detect_project("", content.body())  # the body only if needed
         or mailbox.default_project
     )
     if not project or not files.PROJECT_ID_PATTERN.fullmatch(project):
@@ -385,12 +366,13 @@ def _read(
         entry.reason = "No project id in the subject or body, and no default project."
         return prepared
     notes: list[str] = []
-    source_ref = f"{mailbox.name}:{entry.message_id or message.uid}"[:512]
+    source_ref = f"{mailbox.name}:{entry.message_id or content.uid}"[:512]
     for attachment in wanted:
+        if attachment.refusal:
+            notes.append(attachment.refusal)
+            continue
         try:
-            blob = files.receive_blob(
-                data=attachment.payload, filename=attachment.filename, writer=writer
-            )
+            blob = files.receive_blob(data=attachment.payload(), filename=attachment.filename)
         except InvalidInput as exc:
             notes.append(str(exc))
             continue
@@ -458,13 +440,29 @@ def _record_failure(entry: LedgerRow) -> LedgerRow:
     return failed
 
 
-def _html_text(markup: str) -> str:
-    """The text of an HTML-only body, one block per line, for the "Project:" line."""
-    if not markup:
-        return ""
-    text = re.sub(r"(?is)<(script|style).*?</\1>", " ", markup)
-    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6])>", "\n", text)
-    return html.unescape(re.sub(r"<[^>]+>", " ", text))
+def _decider(mailbox: Mailbox) -> mail_content.Decide:
+    """What a message needs fetched, by the same rules `_read` applies afterwards: nothing from
+    a sender off the whitelist; the statement attachments; the body only when the subject
+    names no project."""
+
+    def decide(headers: MailMessage, parts: list[Part]) -> mail_content.Wanted:
+        if not sender_allowed((headers.from_ or "")[:254], mailbox.sender_whitelist):
+            return mail_content.Wanted()
+        wanted = [p for p in parts if p.filename and _accepted(p.filename)]
+        needs_body = bool(wanted) and detect_project((headers.subject or "")[:998], "") is None
+        return mail_content.Wanted(wanted, needs_body)
+
+    return decide
+
+
+def _too_large(part: Part) -> str:
+    """Refuse a part without fetching it when even its smallest possible decoded size is over
+    the limit (base64 is 3 bytes per 4, less line breaks; quoted-printable at most 3:1)."""
+    settings = get_settings()
+    smallest = {"base64": part.size * 72 // 100, "quoted-printable": part.size // 3}.get(
+        part.encoding, part.size
+    )
+    return files.too_large_message(settings) if smallest > settings.max_file_bytes else ""
 
 
 def _accepted(filename: str) -> bool:

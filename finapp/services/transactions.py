@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select
 from finapp.db import utcnow
 from finapp.models import StoredFile, Transaction
 from finapp.services.extraction import ExtractionResult, extract_transactions
-from finapp.services.files import blob_path
+from finapp.services.files import read_content
 from finapp.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def extract_file(*, session: Session, record: StoredFile) -> StoredFile:
     """Extract one pending file into transactions and set its status; never raises for bad
     content (the file is marked failed with the reason instead)."""
     try:
-        data = blob_path(record.sha256).read_bytes()
+        data = read_content(session=session, sha256=record.sha256)
         result = extract_transactions(
             record.kind, data, default_currency=get_settings().default_currency
         )

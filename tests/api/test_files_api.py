@@ -127,9 +127,9 @@ def test_upload_stores_a_csv_and_creates_the_project(
     assert [p["id"] for p in client.get("/api/projects", headers=auth_headers).json()] == [
         "acme-2024"
     ]
-    blob = files.blob_path(record["sha256"])
-    assert blob.is_relative_to(data_dir / "files")
-    assert blob.read_bytes() == STATEMENT
+    assert blobs(data_dir) == []  # small content lives in the database, with its row
+    with db.session_scope() as session:
+        assert files.read_content(session=session, sha256=record["sha256"]) == STATEMENT
 
 
 def test_one_refused_file_does_not_stop_the_others(
@@ -482,7 +482,8 @@ def test_delete_removes_the_file_its_transactions_and_its_blob(
     assert client.get(f"/api/files/{record['id']}/content", headers=auth_headers).status_code == (
         404
     )
-    assert not files.blob_path(record["sha256"]).exists()
+    with db.session_scope() as session, pytest.raises(FileNotFoundError):
+        files.read_content(session=session, sha256=record["sha256"])
     again = client.post("/api/projects/proj-1/aggregate", headers=auth_headers).json()
     assert again["transactions"] == 0
     assert again["totals"] == {}
@@ -505,7 +506,8 @@ def test_deleting_the_first_copy_promotes_its_duplicate(
 
     heir = client.get(f"/api/files/{copy['id']}", headers=auth_headers).json()
     assert (heir["status"], heir["duplicate_of"]) == ("pending", None)
-    assert files.blob_path(copy["sha256"]).read_bytes() == STATEMENT  # still needed
+    with db.session_scope() as session:  # still needed
+        assert files.read_content(session=session, sha256=copy["sha256"]) == STATEMENT
     report = client.post("/api/projects/proj-1/aggregate", headers=auth_headers).json()
     assert report["transactions"] == 3
 
@@ -599,3 +601,22 @@ def test_an_ended_browser_session_cannot_download(
     response = client.get(f"/api/files/{record['id']}/content", headers={"Cookie": cookie})
 
     assert response.status_code == 401
+
+
+def test_large_content_is_downloaded_from_the_data_dir_with_the_same_headers(
+    client: TestClient,
+    auth_headers: dict[str, str],
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(files, "SMALL_CONTENT_BYTES", 16)  # STATEMENT is larger: on disk
+    record = stored_one(client, auth_headers, "Übersicht.csv", STATEMENT)
+    assert [p.name for p in blobs(data_dir)] == [record["sha256"]]
+
+    download = client.get(f"/api/files/{record['id']}/content", headers=auth_headers)
+
+    assert download.status_code == 200
+    assert download.content == STATEMENT
+    assert disposition_filename(download.headers["content-disposition"]) == "Übersicht.csv"
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-type"].startswith("text/csv")

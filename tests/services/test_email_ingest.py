@@ -22,7 +22,15 @@ from sqlmodel import col, select
 
 from finapp import db
 from finapp.models import BatchJob, JobRun, Mailbox, ProcessedMail, StoredFile, Transaction
-from finapp.services import batch_jobs, crypto, email_ingest, extraction_queue, mailboxes
+from finapp.services import (
+    batch_jobs,
+    crypto,
+    email_ingest,
+    extraction_queue,
+    imap_structure,
+    mailboxes,
+)
+from finapp.services import files as file_content
 from finapp.services.errors import InvalidInput
 from finapp.services.files import blob_path
 from finapp.services.job_types import run_email_check
@@ -351,13 +359,15 @@ def test_hostile_filenames_get_safe_names_and_blobs_stay_in_the_data_dir(
     assert {f.original_name: f.safe_name for f in files} == hostile
     for record in files:
         assert "/" not in record.safe_name and "\\" not in record.safe_name
-        assert blob_path(record.sha256).is_file()
-        assert blob_path(record.sha256).resolve().is_relative_to(data_dir.resolve())
+        with db.session_scope() as session:  # small content: in the database, by its hash
+            assert file_content.read_content(session=session, sha256=record.sha256)
+        assert not blob_path(record.sha256).exists()
     created = set(tmp_path.rglob("*")) - before
-    assert created and all(p.resolve().is_relative_to(data_dir.resolve()) for p in created)
+    assert all(p.resolve().is_relative_to(data_dir.resolve()) for p in created)
     assert not (data_dir.parent.parent / "etc").exists()
     assert not Path("/etc/passwd.csv").exists()
-    assert not list((data_dir / "files" / "incoming").iterdir())  # no temporary left
+    incoming = data_dir / "files" / "incoming"
+    assert not incoming.exists() or not list(incoming.iterdir())  # no temporary left
 
 
 def test_forwarded_message_stores_the_pdf_inside_once(
@@ -440,7 +450,8 @@ def test_attachment_over_the_size_limit_fails_the_mail_but_not_its_other_files(
     assert [f.original_name for f in stored_files()] == ["small.csv"]
     assert rows[mixed].file_ids == [stored_files()[0].id]
     assert (result.failed, result.processed) == (1, 1)
-    assert not list((data_dir / "files" / "incoming").iterdir())
+    incoming = data_dir / "files" / "incoming"
+    assert not incoming.exists() or not list(incoming.iterdir())
     with db.session_scope() as session:
         stats = email_ingest.statistics(session=session)
     assert stats["failed_by_reason"] == {"file too large": 1}
@@ -481,14 +492,14 @@ def test_a_message_that_cannot_be_read_is_a_failed_row(
     )
     good = mailbox_server.append(mail(attachments=[("g.csv", statement_csv("g"), "text/csv")]))
     mailbox_id = add_mailbox(mailbox_server)
-    real_attachments = email_ingest.MailMessage.attachments
+    real_read = email_ingest._read
 
-    def exploding(self: Any) -> Any:
-        if self.subject == "[Q4_2024] bad":
+    def exploding(entry: Any, mailbox: Any, content: Any, *args: Any) -> Any:
+        if content.headers.subject == "[Q4_2024] bad":
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
-        return real_attachments.func(self)  # a functools.cached_property
+        return real_read(entry, mailbox, content, *args)
 
-    monkeypatch.setattr(email_ingest.MailMessage, "attachments", property(exploding))
+    monkeypatch.setattr(email_ingest, "_read", exploding)
 
     result = check_ok(mailbox_id)
 
@@ -497,6 +508,39 @@ def test_a_message_that_cannot_be_read_is_a_failed_row(
     assert rows[bad].reason.startswith("Could not read the message: UnicodeDecodeError")
     assert rows[good].status == "processed"
     assert (result.failed, result.processed) == (1, 1)
+
+
+def test_a_structure_that_cannot_be_read_falls_back_to_the_whole_message(
+    database: Path,
+    mailbox_server: DovecotServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check reads parts by the server's BODYSTRUCTURE; where that fails it fetches the
+    whole message and parses it itself, with the same result."""
+    name = "Übersicht_€.csv"
+    message = mail(attachments=[(name, statement_csv("whole"), "text/csv")])
+    add_rfc2047_attachment(message, "second.csv", statement_csv("whole2"), "text/csv")
+    mailbox_server.append(message)
+    mailbox_id = add_mailbox(mailbox_server)
+    real = imap_structure.leaf_parts
+    calls = 0
+
+    def unreadable(structure: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise imap_structure.StructureError("not today")
+
+    monkeypatch.setattr(imap_structure, "leaf_parts", unreadable)
+
+    result = check_ok(mailbox_id)
+
+    assert calls == 1
+    assert (result.processed, len(result.new_files)) == (1, 2)
+    assert [(f.original_name, f.status) for f in stored_files()] == [
+        (name, "extracted"),
+        ("second.csv", "extracted"),
+    ]
+    assert real is not unreadable
 
 
 # -- senders, projects, folders -------------------------------------------------------------------
@@ -1413,9 +1457,9 @@ def test_content_that_contradicts_the_name_is_refused_with_the_reason(
 
 
 def test_uid_set_collapses_runs() -> None:
-    assert email_ingest.uid_set([]) == ""
-    assert email_ingest.uid_set([7]) == "7"
-    assert email_ingest.uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
+    assert imap_structure.uid_set([]) == ""
+    assert imap_structure.uid_set([7]) == "7"
+    assert imap_structure.uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
 
 
 def test_fetch_chunks_bound_count_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, delete, select
 
 from finapp import db
-from finapp.models import StoredFile, Transaction
+from finapp.models import FileContent, StoredFile, Transaction
 from finapp.services import extraction_queue, files
 
 CSV = b"date,description,amount\n2026-01-05,Coffee,-3.50\n2026-01-06,Salary,2500.00\n"
@@ -65,7 +65,8 @@ def test_a_broken_file_fails_alone_and_the_next_is_extracted(database: Path) -> 
     good = store("good.csv")
     broken_row = file_row(broken)
     assert broken_row is not None
-    files.blob_path(broken_row.sha256).unlink()  # the blob vanished from disk
+    with db.session_scope() as session:  # its content vanished
+        session.exec(delete(FileContent).where(col(FileContent.sha256) == broken_row.sha256))
 
     extraction_queue.submit([broken, good])
     assert extraction_queue.drain(timeout=30)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from finapp.models import Project, StoredFile
+from finapp.models import FileContent, Project, StoredFile
 from finapp.services import files
 from finapp.services.errors import InvalidInput, NotFound, TooLarge
 from finapp.services.file_types import UnsupportedFile
@@ -19,12 +19,19 @@ from tests.conftest import reload_settings
 CSV = b"date,description,amount\n2026-01-05,Coffee,-3.50\n2026-01-06,Salary,2500.00\n"
 
 
+@pytest.fixture
+def on_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every content as a blob in the data dir, as large files are (small ones live in the
+    database): for the tests of the disk side of the store."""
+    monkeypatch.setattr(files, "SMALL_CONTENT_BYTES", 0)
+
+
 def _blobs() -> list[Path]:
     root = get_settings().files_dir
     return [p for p in root.rglob("*") if p.is_file() and "incoming" not in p.parts]
 
 
-def test_store_file_keeps_content_once_at_its_hash(session: Session) -> None:
+def test_store_file_keeps_content_once_at_its_hash(on_disk: None, session: Session) -> None:
     result = files.store_file(
         session=session, data=CSV, filename="jan.csv", project_id="acme", source="upload"
     )
@@ -39,7 +46,9 @@ def test_store_file_keeps_content_once_at_its_hash(session: Session) -> None:
     assert session.get(Project, "acme") is not None  # created on first use
 
 
-def test_same_content_again_in_a_project_is_a_duplicate_from_any_channel(session: Session) -> None:
+def test_same_content_again_in_a_project_is_a_duplicate_from_any_channel(
+    on_disk: None, session: Session
+) -> None:
     first = files.store_file(
         session=session, data=CSV, filename="jan.csv", project_id="acme", source="upload"
     ).file
@@ -59,6 +68,7 @@ def test_same_content_again_in_a_project_is_a_duplicate_from_any_channel(session
 
 
 def test_same_content_in_another_project_is_not_a_duplicate_but_shares_the_blob(
+    on_disk: None,
     session: Session,
 ) -> None:
     files.store_file(session=session, data=CSV, filename="a.csv", project_id="p1", source="upload")
@@ -161,6 +171,7 @@ def test_list_files_filters_and_paginates(session: Session) -> None:
 
 
 def test_deleting_the_first_copy_promotes_a_duplicate_and_keeps_the_blob(
+    on_disk: None,
     session: Session,
 ) -> None:
     first = files.store_file(
@@ -180,6 +191,7 @@ def test_deleting_the_first_copy_promotes_a_duplicate_and_keeps_the_blob(
 
 
 def test_deleting_the_last_reference_removes_the_blob_only_after_commit(
+    on_disk: None,
     session: Session,
 ) -> None:
     record = files.store_file(
@@ -193,7 +205,7 @@ def test_deleting_the_last_reference_removes_the_blob_only_after_commit(
     assert not blob.exists()
 
 
-def test_a_rolled_back_delete_keeps_the_blob(session: Session) -> None:
+def test_a_rolled_back_delete_keeps_the_blob(on_disk: None, session: Session) -> None:
     record = files.store_file(
         session=session, data=CSV, filename="a.csv", project_id="acme", source="upload"
     ).file
@@ -211,7 +223,7 @@ def test_get_missing_file_is_not_found(session: Session) -> None:
         files.get_file(session=session, file_id=999)
 
 
-def test_blobs_are_not_world_writable(session: Session) -> None:
+def test_blobs_are_not_world_writable(on_disk: None, session: Session) -> None:
     record = files.store_file(
         session=session, data=CSV, filename="a.csv", project_id="acme", source="upload"
     ).file
@@ -283,7 +295,7 @@ def test_record_files_refuses_an_unknown_source_and_a_bad_project_id(session: Se
 
 @pytest.mark.parametrize("how", ["data", "stream"])
 def test_the_store_recovers_when_its_directories_are_removed_while_running(
-    session: Session, how: str
+    on_disk: None, session: Session, how: str
 ) -> None:
     """Directories are remembered to save system calls; one removed behind the app's back
     (an admin cleaning up) is created again, and nothing is lost."""
@@ -299,3 +311,65 @@ def test_the_store_recovers_when_its_directories_are_removed_while_running(
 
     assert files.blob_path(second.sha256).read_bytes() == other
     assert first.sha256 != second.sha256
+
+
+def test_small_content_is_stored_in_the_database_with_its_row(session: Session) -> None:
+    first = files.store_file(
+        session=session, data=CSV, filename="a.csv", project_id="acme", source="upload"
+    ).file
+    again = files.store_file(
+        session=session,
+        stream=io.BytesIO(CSV),
+        filename="b.csv",
+        project_id="globex",
+        source="upload",
+    ).file
+
+    assert _blobs() == []  # nothing on disk
+    [content] = session.exec(select(FileContent)).all()
+    assert (content.sha256, content.data) == (first.sha256, CSV)
+    assert again.sha256 == first.sha256
+    assert files.read_content(session=session, sha256=first.sha256) == CSV
+    assert files.stored_content(session=session, sha256=first.sha256) == CSV
+
+
+@pytest.mark.parametrize("how", ["data", "stream"])
+def test_content_over_the_small_limit_goes_to_disk(
+    session: Session, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setattr(files, "SMALL_CONTENT_BYTES", len(CSV))
+    bigger = CSV + b"2026-01-07,Rent,-900.00\n"
+    kept = files.receive_blob(filename="a.csv", **{how: CSV if how == "data" else io.BytesIO(CSV)})
+    spilled = files.receive_blob(
+        filename="b.csv", **{how: bigger if how == "data" else io.BytesIO(bigger)}
+    )
+
+    assert kept.data == CSV and not files.blob_path(kept.sha256).exists()
+    assert spilled.data is None and files.blob_path(spilled.sha256).read_bytes() == bigger
+    for blob in (kept, spilled):
+        files.record_files(session=session, items=[files.FileToRecord(blob, "acme", "upload")])
+    assert files.read_content(session=session, sha256=spilled.sha256) == bigger
+    assert files.stored_content(session=session, sha256=spilled.sha256) == files.blob_path(
+        spilled.sha256
+    )
+    assert [c.sha256 for c in session.exec(select(FileContent)).all()] == [kept.sha256]
+
+
+def test_deleting_the_last_reference_removes_small_content_with_the_row(
+    database: Path,
+) -> None:
+    from finapp import db
+
+    with db.session_scope() as session:
+        record = files.store_file(
+            session=session, data=CSV, filename="a.csv", project_id="acme", source="upload"
+        ).file
+        file_id, sha256 = record.id, record.sha256
+    with pytest.raises(RuntimeError), db.session_scope() as session:
+        files.delete_file(session=session, file_id=file_id)  # type: ignore[arg-type]
+        raise RuntimeError("rolled back")
+    with db.session_scope() as session:
+        assert files.read_content(session=session, sha256=sha256) == CSV  # still there
+        files.delete_file(session=session, file_id=file_id)  # type: ignore[arg-type]
+    with db.session_scope() as session:
+        assert session.exec(select(FileContent)).all() == []

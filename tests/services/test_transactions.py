@@ -6,9 +6,9 @@ from datetime import date
 
 import polars as pl
 import pytest
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, delete, func, select
 
-from finapp.models import Transaction
+from finapp.models import FileContent, Transaction
 from finapp.services import files
 from finapp.services.extraction.result import ROW_SCHEMA
 from finapp.services.transactions import balance_breaks, extract_file, with_dedupe_keys
@@ -138,7 +138,7 @@ def test_a_crash_while_reading_marks_the_file_failed(
     record = files.store_file(
         session=session, data=CSV, filename="a.csv", project_id="p", source="upload"
     ).file
-    files.blob_path(record.sha256).unlink()  # the blob vanished from disk
+    session.exec(delete(FileContent).where(col(FileContent.sha256) == record.sha256))  # lost
     extract_file(session=session, record=record)
     assert record.status == "failed"
     assert "Could not read the file" in record.status_detail
