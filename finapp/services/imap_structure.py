@@ -29,7 +29,7 @@ from imap_tools.utils import decode_value
 # and a partial origin ("BODY[1]<0>").
 _TOKEN = re.compile(
     rb'(\()|(\))|"((?:[^"\\]|\\.)*)"|\{(\d+)\+?\}\s*$'
-    rb"|([^\s()\"\[\]{]+(?:\[[^\]]*\](?:<[\d.]+>)?)?)|(\S)",
+    rb"|([^\s()\"\[\]{\x00-\x1f\x7f]+(?:\[[^\]]*\](?:<[\d.]+>)?)?)|(\S)",
     re.DOTALL,
 )
 _UNESCAPE = re.compile(rb"\\(.)")
@@ -95,8 +95,8 @@ def parse_fetch(data: Sequence[Any]) -> dict[int, dict[str, Value]]:
             if not announced:
                 raise StructureError("A literal arrived without its announcement")
             stack[-1].append(literal)
-    if len(stack) != 1:
-        raise StructureError("A FETCH response ended inside a list")
+    if len(stack) != 1 or stack[0]:
+        raise StructureError("A FETCH response ended inside a list, or had none")
     return messages
 
 

@@ -1456,12 +1456,6 @@ def test_content_that_contradicts_the_name_is_refused_with_the_reason(
 # -- chunks and batches ---------------------------------------------------------------------------
 
 
-def test_uid_set_collapses_runs() -> None:
-    assert imap_structure.uid_set([]) == ""
-    assert imap_structure.uid_set([7]) == "7"
-    assert imap_structure.uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
-
-
 def test_fetch_chunks_bound_count_and_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(email_ingest, "FETCH_CHUNK_MESSAGES", 3)
     monkeypatch.setattr(email_ingest, "FETCH_CHUNK_BYTES", 100)

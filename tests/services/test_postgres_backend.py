@@ -74,3 +74,65 @@ def test_services_work_on_postgresql(
                 )
         assert len(session.exec(select(LoginAttempt)).all()) == USER_FAILURE_LIMIT + 1
         assert retry_after_seconds(session=session, username="pgadmin", client="pg") > 0
+
+
+def test_file_and_ledger_batches_work_on_postgresql(
+    postgres_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The multi-row INSERT ... RETURNING of file rows (ids back in order), small contents as
+    bytea, and the mail ledger's batch insert and update, on PostgreSQL."""
+    from finapp.models import FileContent, Mailbox, ProcessedMail, StoredFile
+    from finapp.services import email_ingest, files
+
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    reload_settings()
+    config = alembic_config(postgres_url)
+    config.attributes["skip_logging_config"] = True
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    csv = b"date,description,amount\n2026-01-05,Coffee,-3.50\n"
+    other = b"date,description,amount\n2026-01-06,Tea,-2.50\n"
+    blobs = [files.receive_blob(data=d, filename=n) for n, d in [("a.csv", csv), ("b.csv", other)]]
+
+    with db.session_scope() as session:
+        mailbox = Mailbox(
+            name="pg",
+            address="a@example.com",
+            imap_server="127.0.0.1",
+            imap_port=1,
+            security="none",
+            password_encrypted="x",
+        )
+        session.add(mailbox)
+        session.flush()
+        entries = [
+            email_ingest.PreparedMail(
+                email_ingest.LedgerRow(
+                    mailbox_id=mailbox.id, folder="INBOX", uidvalidity=1, uid=uid
+                ),
+                [files.FileToRecord(blob, "acme", "email", f"pg:{uid}") for blob in chosen],
+            )
+            for uid, chosen in ((1, blobs), (2, [blobs[0]]))
+        ]
+        recorded = email_ingest.record_messages(session=session, prepared=entries)
+
+    (first, first_files), (_, second_files) = recorded
+    assert [f.duplicate for f in first_files + second_files] == [False, False, True]
+    assert second_files[0].duplicate_of_id == first_files[0].id
+    assert first.file_ids == [f.id for f in first_files]
+    with db.session_scope() as session:
+        rows = session.exec(select(StoredFile).order_by(StoredFile.id)).all()
+        assert [(r.id, r.original_name) for r in rows] == [
+            (first_files[0].id, "a.csv"),
+            (first_files[1].id, "b.csv"),
+            (second_files[0].id, "a.csv"),
+        ]
+        assert len(session.exec(select(FileContent)).all()) == 2
+        assert files.read_content(session=session, sha256=blobs[1].sha256) == other
+        ledger = session.exec(select(ProcessedMail).order_by(ProcessedMail.uid)).all()
+        assert [(e.uid, e.file_ids) for e in ledger] == [
+            (1, first.file_ids),
+            (2, [second_files[0].id]),
+        ]
+    command.downgrade(config, "base")
