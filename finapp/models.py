@@ -263,6 +263,7 @@ class Mailbox(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     check_started_at: datetime | None = None  # set while a check runs: one at a time
+    check_owner: str = Field(default="", max_length=128)  # host:pid of the running check
     last_check_at: datetime | None = None
     last_status: str = Field(default="never", max_length=16)  # never | connected | error
     last_error: str = Field(default="", sa_type=Text)

@@ -33,7 +33,7 @@ from sqlmodel import Session, col, func, select
 
 from finapp.db import session_scope, utcnow
 from finapp.models import Mailbox, ProcessedMail, StoredFile
-from finapp.services import extraction_queue, files, mail_content, mailboxes
+from finapp.services import extraction_queue, files, job_runs, mail_content, mailboxes
 from finapp.services.errors import FinappError, InvalidInput, MailServerError, NotFound
 from finapp.services.file_types import EXTENSION_KINDS
 from finapp.services.imap_structure import Part, uid_set
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 FETCH_CHUNK_MESSAGES = 500
 FETCH_CHUNK_BYTES = 32 * 1024 * 1024  # what one bulk FETCH may hold in memory
 CONNECT_TIMEOUT = 30
-CHECK_STALE_AFTER = timedelta(minutes=30)  # a check holding the mailbox longer has died
+CHECK_STALE_AFTER = timedelta(minutes=10)  # a claim not renewed that long: its check died
 PROJECT_TOKEN = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
 # The existing platform's patterns, most specific first.
 SUBJECT_PATTERNS = (
@@ -233,6 +233,7 @@ def _check_folder(client: BaseMailBox, mailbox: Mailbox, result: CheckResult) ->
     result.new_messages = len(new)
     for chunk in fetch_chunks(message_sizes(client, new)):
         _check_chunk(client, mailbox, uidvalidity, chunk, result)
+        _renew_claim(mailbox.id)  # type: ignore[arg-type]
 
 
 def _check_chunk(
@@ -535,20 +536,37 @@ def _ok(response: tuple[str, Any], what: str) -> None:
 
 
 def _claim(mailbox_id: int) -> bool:
+    """Take the mailbox for one check. A claim is free when none is held, when its holder's
+    process on this host has ended (a crash or a kill mid-check), or when it was not renewed
+    for CHECK_STALE_AFTER (a holder on another host that died: each chunk renews it)."""
     now = utcnow()
     with session_scope() as session:
+        holder = session.exec(
+            select(Mailbox.check_owner).where(
+                col(Mailbox.id) == mailbox_id, col(Mailbox.check_started_at).is_not(None)
+            )
+        ).first()
+        free = [
+            col(Mailbox.check_started_at).is_(None),
+            col(Mailbox.check_started_at) < now - CHECK_STALE_AFTER,
+        ]
+        if holder and job_runs.process_gone(holder):
+            free.append(col(Mailbox.check_owner) == holder)  # taken over only from that one
         claimed = session.execute(
             update(Mailbox)
-            .where(
-                col(Mailbox.id) == mailbox_id,
-                or_(
-                    col(Mailbox.check_started_at).is_(None),
-                    col(Mailbox.check_started_at) < now - CHECK_STALE_AFTER,
-                ),
-            )
-            .values(check_started_at=now)
+            .where(col(Mailbox.id) == mailbox_id, or_(*free))
+            .values(check_started_at=now, check_owner=job_runs.WORKER)
         )
         return claimed.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _renew_claim(mailbox_id: int) -> None:
+    with session_scope() as session:
+        session.execute(
+            update(Mailbox)
+            .where(col(Mailbox.id) == mailbox_id, col(Mailbox.check_owner) == job_runs.WORKER)
+            .values(check_started_at=utcnow())
+        )
 
 
 def _release(mailbox_id: int, result: CheckResult) -> None:
@@ -557,6 +575,7 @@ def _release(mailbox_id: int, result: CheckResult) -> None:
         if mailbox is None:
             return
         mailbox.check_started_at = None
+        mailbox.check_owner = ""
         mailbox.last_check_at = utcnow()
         mailbox.last_status = "connected" if result.status == "ok" else "error"
         mailbox.last_error = result.error

@@ -221,8 +221,7 @@ def abandon_dead_runs(
     for run in session.exec(select(JobRun).where(JobRun.status == "running")).all():
         if run.id in in_flight:
             continue
-        run_host, _, pid = run.worker.rpartition(":")
-        if run_host == host and pid.isdigit() and not _alive(int(pid)):
+        if process_gone(run.worker, host):
             reason = f"The process that ran it ({run.worker}) stopped."
         elif run.heartbeat_at is None or now - run.heartbeat_at > STALE_AFTER:
             reason = f"No heartbeat from {run.worker or 'its process'} since {run.heartbeat_at}."
@@ -236,6 +235,13 @@ def abandon_dead_runs(
     if abandoned:
         logger.warning("Marked %d runs abandoned: %s", len(abandoned), abandoned)
     return abandoned
+
+
+def process_gone(worker: str, host: str | None = None) -> bool:
+    """Whether `worker` (host:pid, as WORKER) names a process of this host that has ended.
+    A process on another host cannot be checked from here: not gone, as far as we know."""
+    worker_host, _, pid = worker.rpartition(":")
+    return worker_host == (host or socket.gethostname()) and pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:

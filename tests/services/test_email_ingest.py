@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -1080,6 +1082,37 @@ def test_a_check_that_died_long_ago_does_not_block_the_mailbox(
             db.utcnow() - email_ingest.CHECK_STALE_AFTER - dt.timedelta(minutes=1)
         )
     assert email_ingest.check_mailbox(mailbox_id).status == "ok"
+
+
+def test_a_check_whose_process_died_does_not_block_the_mailbox(
+    database: Path,
+    mailbox_server: DovecotServer,  # noqa: F811
+) -> None:
+    """A check killed mid-way (its process gone from this host) frees the mailbox at once; a
+    claim held by a live process still blocks, however it got there."""
+    import subprocess
+
+    mailbox_id = add_mailbox(mailbox_server)
+    finished = subprocess.run(["true"], check=True)  # a pid that has just ended
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    alive_elsewhere = f"{socket.gethostname()}:{os.getppid()}"
+    assert finished.returncode == 0
+
+    def hold(owner: str) -> None:
+        with db.session_scope() as session:
+            row = session.get(Mailbox, mailbox_id)
+            assert row is not None
+            row.check_started_at, row.check_owner = db.utcnow(), owner
+
+    hold(alive_elsewhere)
+    assert email_ingest.check_mailbox(mailbox_id).status == "busy"
+    hold(f"{socket.gethostname()}:{dead.pid}")
+    assert email_ingest.check_mailbox(mailbox_id).status == "ok"
+    row = mailbox_row(mailbox_id)
+    assert (row.check_started_at, row.check_owner) == (None, "")
+    hold(f"another-host:{dead.pid}")  # cannot be checked from here: waits for staleness
+    assert email_ingest.check_mailbox(mailbox_id).status == "busy"
 
 
 # -- secrets --------------------------------------------------------------------------------------
