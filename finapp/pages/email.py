@@ -15,6 +15,7 @@ STATUS_TEXT = (
     ("error", "error"),
     ("never", "not checked yet"),
     ("disabled", "disabled"),
+    ("unconfigured", "not configured"),
     "unknown",
 )
 

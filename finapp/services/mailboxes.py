@@ -44,12 +44,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+UNCONFIGURED = "unconfigured"  # last_status of the default mailbox while EMAIL_* are unset
+
+
 def sync_env_mailbox(*, session: Session, settings: Settings) -> Mailbox | None:
-    """Create or update the mailbox configured by EMAIL_*; disable it when they are unset."""
+    """Create or update the mailbox configured by EMAIL_*; disable it when they are unset, and
+    enable it again when they are back. An admin's own disabling survives restarts."""
     existing = session.exec(select(Mailbox).where(Mailbox.name == ENV_MAILBOX)).first()
     if not settings.email_address or settings.email_password is None:
         if existing is not None and existing.source == "env" and existing.enabled:
             existing.enabled = False
+            existing.last_status = UNCONFIGURED  # so it comes back when EMAIL_* do
             existing.updated_at = utcnow()
             session.add(existing)
         return existing
@@ -70,7 +75,8 @@ def sync_env_mailbox(*, session: Session, settings: Settings) -> Mailbox | None:
             raise Conflict(f"A mailbox named {ENV_MAILBOX!r} was added in the UI; rename it.")
         for key, value in values.items():
             setattr(mailbox, key, value)
-        mailbox.enabled = True
+        if mailbox.last_status == UNCONFIGURED:  # disabled by unset EMAIL_*, not by an admin
+            mailbox.enabled, mailbox.last_status = True, "never"
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()

@@ -53,7 +53,11 @@ class EmailState(AuthState):
                     "address": m.address,
                     "server": f"{m.imap_server}:{m.imap_port} ({m.security})",
                     "folder": m.folder,
-                    "status": ("disabled" if not m.enabled else m.last_status),
+                    "status": (
+                        m.last_status
+                        if m.last_status == mailboxes.UNCONFIGURED or m.enabled
+                        else "disabled"
+                    ),
                     "last_check": _iso(m.last_check_at),
                     "last_error": m.last_error,
                     "post_action": m.post_action

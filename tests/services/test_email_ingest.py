@@ -1234,9 +1234,24 @@ def test_env_mailbox_and_its_batch_job_store_the_files(
     manage.prepare()
     with db.session_scope() as session:
         [box] = mailboxes.list_mailboxes(session=session)
-        assert box.enabled is False
+        assert (box.enabled, box.last_status) == (False, mailboxes.UNCONFIGURED)
         job = session.exec(select(BatchJob).where(BatchJob.job_id == "email-check")).one()
         assert job.enabled is False
+
+    # setting them again brings it back at the next start...
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reload_settings()
+    manage.prepare()
+    with db.session_scope() as session:
+        [box] = mailboxes.list_mailboxes(session=session)
+        assert (box.enabled, box.last_status) == (True, "never")
+        # ...but an admin who turns it off keeps it off across restarts
+        mailboxes.update_mailbox(session=session, mailbox_id=box.id, enabled=False)
+    manage.prepare()
+    with db.session_scope() as session:
+        [box] = mailboxes.list_mailboxes(session=session)
+        assert box.enabled is False
 
 
 def test_email_check_job_fails_when_every_mailbox_fails(
