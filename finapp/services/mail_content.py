@@ -76,10 +76,16 @@ def of_message(message: MailMessage) -> MailContent:
 def fetch_chunk(
     client: BaseMailBox, uids: Sequence[int], decide: Decide, too_large: TooLarge
 ) -> list[MailContent]:
-    """The contents of these messages (in UID order; a message expunged meanwhile is absent)."""
-    overview = _fetch(
-        client, uid_set(list(uids)), f"(UID BODYSTRUCTURE BODY.PEEK[{_HEADER_SECTION}])"
-    )
+    """The contents of these messages (in UID order; a message expunged meanwhile is absent).
+    Whatever of the shortcut fails — an answer this parser cannot read, a structure or header
+    that does not decode — those messages are fetched whole and parsed by imap-tools."""
+    try:
+        overview = _fetch(
+            client, uid_set(list(uids)), f"(UID BODYSTRUCTURE BODY.PEEK[{_HEADER_SECTION}])"
+        )
+    except StructureError as exc:
+        logger.warning("Reading %d messages whole: %s", len(uids), exc)
+        return _whole(client, list(uids))
     readable: dict[int, tuple[MailMessage, list[Part], Wanted]] = {}
     whole: list[int] = []
     for uid in uids:
@@ -89,16 +95,25 @@ def fetch_chunk(
         try:
             headers = header_message(_bytes(fields.get(_HEADER_ITEM)))
             parts = imap_structure.leaf_parts(fields.get("BODYSTRUCTURE"))
-        except (StructureError, IndexError, TypeError, ValueError) as exc:
+            readable[uid] = (headers, parts, decide(headers, parts))
+        except Exception as exc:  # the whole-message path reads it, or records why not
             logger.info("Reading uid %s whole: its structure could not be read (%s)", uid, exc)
             whole.append(uid)
-            continue
-        readable[uid] = (headers, parts, decide(headers, parts))
-    contents = _fetch_parts(client, readable, too_large)
-    if whole:
-        for message in client.fetch(uid_list=uid_set(whole), mark_seen=False, bulk=True):
-            contents[int(message.uid or 0)] = of_message(message)
+    try:
+        contents = _fetch_parts(client, readable, too_large)
+    except StructureError as exc:
+        logger.warning("Reading %d messages whole: %s", len(readable), exc)
+        contents, whole = {}, sorted([*whole, *readable])
+    for content in _whole(client, whole):
+        contents[content.uid] = content
     return [contents[uid] for uid in uids if uid in contents]
+
+
+def _whole(client: BaseMailBox, uids: list[int]) -> list[MailContent]:
+    if not uids:
+        return []
+    messages = client.fetch(uid_list=uid_set(uids), mark_seen=False, bulk=True)
+    return [of_message(message) for message in messages]
 
 
 def _fetch_parts(
