@@ -4,8 +4,10 @@ A channel that stores files (the mail check) hands their ids to `submit` and car
 background thread per process extracts them, each in its own transaction, so one bad file stops
 nothing and a slow PDF never holds up the next message. A file is extracted only while it is
 still `pending` (an aggregation run may have got to it first; deleting it takes it out too). If
-the process stops before the queue is empty, the files stay `pending` and the project's next
-aggregation extracts them: the queue only makes extraction prompt, it is not the record.
+the process stops before the queue is empty, the files stay `pending`: the scheduler that
+becomes active next queues them again (`resubmit_pending`), and a project's aggregation
+extracts whatever is pending anyway. The queue only makes extraction prompt; the status column
+is the record.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+
+from sqlmodel import col, select
 
 from finapp.db import session_scope
 from finapp.models import StoredFile
@@ -76,6 +80,21 @@ class ExtractionQueue:
                 extract_if_pending(file_id)
             except Exception:  # the database went away, say; the file stays pending
                 logger.exception("Queued extraction of file #%s failed", file_id)
+
+
+def resubmit_pending(*, source: str = "email") -> int:
+    """Queue the files of a channel that are still pending: after a restart, the ones the
+    stopped process had queued but not extracted. (Uploads wait for aggregation by design.)"""
+    with session_scope() as session:
+        ids = session.exec(
+            select(StoredFile.id)
+            .where(StoredFile.status == "pending", StoredFile.source == source)
+            .order_by(col(StoredFile.id))
+        ).all()
+    submit(i for i in ids if i is not None)
+    if ids:
+        logger.info("Queued %d pending %s files for extraction", len(ids), source)
+    return len(ids)
 
 
 def extract_if_pending(file_id: int) -> None:

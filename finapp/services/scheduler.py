@@ -23,7 +23,7 @@ from sqlmodel import Session, func, select
 
 from finapp.db import get_engine, session_scope, utcnow
 from finapp.models import BatchJob
-from finapp.services import job_runs
+from finapp.services import extraction_queue, job_runs
 from finapp.services.cron import CronTrigger
 from finapp.services.scheduler_lock import SchedulerLock, lock_for
 from finapp.settings import get_settings
@@ -138,6 +138,8 @@ class Scheduler:
                 run = job_runs.catch_up(session=session, job=job, now=now, grace=self.grace)
                 if run is not None and run.status == "queued":
                     self.notify()
+        # Mail attachments a stopped process stored but did not extract yet.
+        extraction_queue.resubmit_pending(source="email")
         self.active = True  # only now: status() must not say active with nothing loaded
         self.ready_at = time.monotonic()
         logger.info(

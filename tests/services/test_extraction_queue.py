@@ -116,3 +116,32 @@ def test_the_worker_ends_when_idle_and_a_new_submit_starts_another(
     assert queue.drain(timeout=30)
     record = file_row(second)
     assert record is not None and record.status == "extracted"
+
+
+def test_mail_files_left_pending_by_a_stopped_process_are_queued_by_the_next_scheduler(
+    database: Path,
+) -> None:
+    """The files a process stored from mail but did not get to extract (it was stopped) are
+    queued again when a scheduler becomes active; uploads keep waiting for aggregation."""
+    from finapp.services.scheduler import Scheduler
+
+    left_over = store("left.csv")  # source "email", pending, and no queue knows it
+    with db.session_scope() as session:
+        upload = files.store_file(
+            session=session, data=OTHER_CSV, filename="u.csv", project_id="acme", source="upload"
+        ).file.id
+
+    scheduler = Scheduler(tick=0.05).start()
+    try:
+        deadline = time.monotonic() + 20
+        while not scheduler.active and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert scheduler.active
+        assert extraction_queue.drain(timeout=30)
+    finally:
+        scheduler.stop(timeout=10)
+
+    extracted, waiting = file_row(left_over), file_row(upload)  # type: ignore[arg-type]
+    assert extracted is not None and waiting is not None
+    assert (extracted.status, extracted.transaction_count) == ("extracted", 2)
+    assert waiting.status == "pending"
