@@ -31,11 +31,11 @@ class BodySizeLimit:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        limit, refusal = _limit_for(scope["path"], get_settings())
+        limit, refusal = limit_for(scope["path"], get_settings())
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, refusal)
+            await refuse(send, refusal)
             return
 
         received = 0
@@ -59,10 +59,10 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except _BodyTooLarge:  # outside FastAPI's routing (Reflex's upload endpoint)
             if not response_started:
-                await _refuse(send, refusal)
+                await refuse(send, refusal)
 
 
-def _limit_for(path: str, settings: Settings) -> tuple[int, str]:
+def limit_for(path: str, settings: Settings) -> tuple[int, str]:
     """The byte limit for a path, and the refusal that names the setting behind it."""
     if path.startswith(WEBHOOK_PREFIX):
         # Anyone on the internet can POST here; a tight limit keeps refusing floods cheap.
@@ -83,7 +83,7 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, message)
 
 
-async def _refuse(send: Send, message: str) -> None:
+async def refuse(send: Send, message: str) -> None:
     body = json.dumps({"detail": message}).encode()
     await send(
         {
