@@ -8,8 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 from finapp.api.app import create_api
+from finapp.api.fastpath import WebhookFastPath
 from finapp.pages.batch_jobs import batch_jobs_page
 from finapp.pages.dashboard import dashboard_page
 from finapp.pages.email import email_page
@@ -42,7 +44,19 @@ async def scheduler_lifespan() -> AsyncIterator[None]:
         await asyncio.to_thread(stop_scheduler)
 
 
-app = rx.App(
+class FinappApp(rx.App):
+    """rx.App whose ASGI app has the webhook fast path in front of everything.
+
+    `api_transformer` cannot place it there: Reflex mounts the transformed app inside its own
+    Starlette app (context and CORS middleware, a Mount), and skipping that stack is the point.
+    granian calls `app()` (a factory) in each worker, so wrapping its result is outermost.
+    """
+
+    def __call__(self) -> ASGIApp:
+        return WebhookFastPath(super().__call__())
+
+
+app = FinappApp(
     api_transformer=create_api(),
     head_components=[rx.el.meta(name="robots", content="noindex")],
 )

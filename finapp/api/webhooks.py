@@ -1,7 +1,11 @@
 """`/api/webhooks`: the public receivers of Dropbox, Google Drive and OneDrive change
 notifications (verified in `finapp.services.webhooks`), and the management routes behind a
 bearer token. Bodies are capped by `BodySizeLimit` (FINAPP_WEBHOOK_MAX_BODY_KB) before this
-code ever sees them."""
+code ever sees them.
+
+In the running app `finapp.api.fastpath` answers the receivers' requests before they reach
+FastAPI, with the same code (`echo`, `receipt_response`, the recorder); these routes document
+them in /docs and answer what the fast path passes on (e.g. requests with an Origin header)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
 """`/api/webhooks` over HTTP: the public receivers with real signatures, the body limit, the
-rate limit, and the management routes behind a bearer token."""
+rate limit, and the management routes behind a bearer token.
+
+Every test runs twice: against the FastAPI routes alone, and with the fast path that answers
+the receivers in production (`finapp.api.fastpath`) in front of them — so both must behave
+alike. tests/api/test_webhook_fastpath.py checks which of them answered."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +21,7 @@ from sqlmodel import col, select
 
 from finapp import db
 from finapp.api.app import create_api
+from finapp.api.fastpath import WebhookFastPath
 from finapp.models import WebhookEvent
 from finapp.services import webhooks
 from tests.conftest import reload_settings
@@ -40,6 +45,23 @@ from tests.webhook_samples import (
 DROPBOX = "/api/webhooks/dropbox"
 DRIVE = "/api/webhooks/google-drive"
 ONEDRIVE = "/api/webhooks/onedrive"
+
+
+AppFactory = Callable[[], Any]
+
+
+@pytest.fixture(params=["routes", "fastpath"])
+def make_app(request: pytest.FixtureRequest) -> AppFactory:
+    """The FastAPI app as is, or behind the fast path as finapp.finapp serves it."""
+    if request.param == "routes":
+        return create_api
+    return lambda: WebhookFastPath(create_api())
+
+
+@pytest.fixture
+def client(database: Any, admin: Any, make_app: AppFactory) -> Iterator[TestClient]:
+    with TestClient(make_app()) as test_client:
+        yield test_client
 
 
 @pytest.fixture
@@ -283,10 +305,12 @@ def test_the_webhook_limit_follows_its_setting(
     assert post_dropbox(client, just_fits + b" ").status_code == 413
 
 
-def test_streamed_oversized_body_is_cut_off_at_the_limit(configured: None, database: Any) -> None:
+def test_streamed_oversized_body_is_cut_off_at_the_limit(
+    configured: None, database: Any, make_app: AppFactory
+) -> None:
     """A chunked body without Content-Length: the app stops pulling chunks past the limit.
     (TestClient buffers request bodies, so this drives the ASGI app directly.)"""
-    app = create_api()
+    app = make_app()
     chunk = b"x" * 4096
     pulled = 0
     sent: list[dict[str, Any]] = []
@@ -321,13 +345,13 @@ def test_streamed_oversized_body_is_cut_off_at_the_limit(configured: None, datab
 
 
 def test_rate_limit_after_many_rejections_spares_other_clients(
-    client: TestClient, configured: None, database: Any
+    client: TestClient, configured: None, database: Any, make_app: AppFactory
 ) -> None:
     for _ in range(webhooks.REJECTION_LIMIT):
         assert post_dropbox(client, DROPBOX_BODY, "0" * 64).status_code == 403
 
     throttled = post_dropbox(client, DROPBOX_BODY)  # valid, but this client is on hold
-    with TestClient(create_api(), client=("198.51.100.23", 5000)) as other:
+    with TestClient(make_app(), client=("198.51.100.23", 5000)) as other:
         unaffected = post_dropbox(other, DROPBOX_BODY)
 
     assert throttled.status_code == 429
@@ -381,7 +405,7 @@ def send_together(app: Any, requests: list[tuple[bytes, str]]) -> list[Any]:
 
 
 def test_a_burst_is_recorded_in_batches_and_each_request_gets_its_answer(
-    configured: None, database: Any, monkeypatch: pytest.MonkeyPatch
+    configured: None, database: Any, monkeypatch: pytest.MonkeyPatch, make_app: AppFactory
 ) -> None:
     sizes: list[int] = []
     record = webhooks.record_deliveries
@@ -396,7 +420,7 @@ def test_a_burst_is_recorded_in_batches_and_each_request_gets_its_answer(
     requests += [(bodies[0], dropbox_signature(bodies[0]))]  # a redelivery within the burst
     requests += [(bodies[1], "0" * 64)] * 5
 
-    responses = send_together(create_api(), requests)
+    responses = send_together(make_app(), requests)
 
     assert [r.status_code for r in responses] == [200] * 61 + [403] * 5
     assert [r.json()["status"] for r in responses[:61]] == ["accepted"] * 60 + ["duplicate"]
@@ -406,7 +430,7 @@ def test_a_burst_is_recorded_in_batches_and_each_request_gets_its_answer(
 
 
 def test_a_delivery_that_breaks_its_batch_fails_alone(
-    configured: None, database: Any, monkeypatch: pytest.MonkeyPatch
+    configured: None, database: Any, monkeypatch: pytest.MonkeyPatch, make_app: AppFactory
 ) -> None:
     poison = dropbox_body("dbid:poison")
     record = webhooks.record_deliveries
@@ -423,7 +447,7 @@ def test_a_delivery_that_breaks_its_batch_fails_alone(
     bodies = [dropbox_body(f"dbid:fine-{i}") for i in range(20)]
     bodies.insert(10, poison)
 
-    responses = send_together(create_api(), [(b, dropbox_signature(b)) for b in bodies])
+    responses = send_together(make_app(), [(b, dropbox_signature(b)) for b in bodies])
 
     assert [r.status_code for r in responses] == [200] * 10 + [500] + [200] * 10
     assert (

@@ -3,6 +3,8 @@ without provider secrets: handshakes are answered, notifications refused and rec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 
 from tests.e2e.conftest import LiveApp
@@ -62,3 +64,34 @@ def test_unconfigured_receivers_refuse_and_handshakes_echo(live_app: LiveApp) ->
     assert all("not configured" in e["error"] for e in recorded)
     assert DROPBOX_SIGNATURE not in events.text
     assert anonymous.status_code == 401
+
+
+def test_the_fast_path_answers_and_the_rest_falls_through(live_app: LiveApp) -> None:
+    """The production app serves the receivers from finapp.api.fastpath (it says so in the
+    log); what it does not answer still gets the full stack: CORS for a browser's request, 405
+    for other methods, 404 for unknown paths, and the receivers stay in the OpenAPI docs."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):  # 400 KB without Content-Length: counted as it streams
+            yield b"x" * 4096
+
+    with httpx.Client(base_url=live_app.base_url, timeout=30) as http:
+        streamed = http.post("/api/webhooks/dropbox", content=chunks())
+        from_browser = http.post(
+            "/api/webhooks/dropbox", content=b"{}", headers={"Origin": "https://example.com"}
+        )
+        wrong_method = http.get("/api/webhooks/google-drive")
+        unknown = http.post("/api/webhooks/nowhere", content=b"{}")
+        openapi = http.get("/openapi.json").json()
+
+    assert "Webhook receivers served by the fast path" in live_app.log_path.read_text()
+    assert streamed.status_code == 413
+    assert "FINAPP_WEBHOOK_MAX_BODY_KB" in streamed.json()["detail"]
+    assert from_browser.status_code == 403  # not configured, answered by the FastAPI route
+    assert from_browser.headers["access-control-allow-origin"]
+    # Reflex's own app (mounted under FastAPI) takes what no API route matches fully: its
+    # frontend mount answers a GET with 404 and refuses a POST with 405.
+    assert wrong_method.status_code == 404
+    assert unknown.status_code == 405
+    for provider in ("dropbox", "google-drive", "onedrive"):
+        assert "post" in openapi["paths"][f"/api/webhooks/{provider}"]
