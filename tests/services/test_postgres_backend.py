@@ -1,4 +1,5 @@
-"""The services on PostgreSQL: migrations, admin setup, sign-in and tokens (aware datetimes)."""
+"""The services on PostgreSQL: migrations, admin setup, sign-in and tokens (aware datetimes),
+file and ledger batches, and the webhook receive path."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from sqlmodel import select
 from alembic import command
 from finapp import db
 from finapp.manage import alembic_config
-from finapp.models import ApiToken, LoginAttempt, User
-from finapp.services import api_tokens, auth
+from finapp.models import ApiToken, LoginAttempt, User, WebhookEvent
+from finapp.services import api_tokens, auth, webhooks
 from finapp.services.admin_setup import ensure_admin
-from finapp.services.errors import InvalidCredentials, InvalidToken
+from finapp.services.errors import InvalidCredentials, InvalidToken, RateLimited
 from finapp.services.throttle import USER_FAILURE_LIMIT, retry_after_seconds
+from finapp.services.webhooks import Delivery
 from finapp.settings import get_settings
 from tests.conftest import reload_settings
 from tests.postgres import postgres_url  # noqa: F401 - fixture
+from tests.webhook_samples import DROPBOX_BODY, DROPBOX_SECRET, DROPBOX_SIGNATURE
 
 PASSWORD = "postgres sturdy passphrase"
 
@@ -135,4 +138,46 @@ def test_file_and_ledger_batches_work_on_postgresql(
             (1, first.file_ids),
             (2, [second_files[0].id]),
         ]
+    command.downgrade(config, "base")
+
+
+def test_webhook_receive_path_works_on_postgresql(
+    postgres_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """record_deliveries runs prebuilt Core statements (throttle, dedupe, one executemany):
+    a batch with a new, a redelivered and a forged notification, then a throttled client."""
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    monkeypatch.setenv("DROPBOX_WEBHOOK_SECRET", DROPBOX_SECRET)
+    reload_settings()
+    config = alembic_config(postgres_url)
+    config.attributes["skip_logging_config"] = True
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+
+    def delivery(signature: str = DROPBOX_SIGNATURE, client: str = "pg") -> Delivery:
+        return Delivery("dropbox", DROPBOX_BODY, {"X-Dropbox-Signature": signature}, client)
+
+    with db.session_scope() as session:
+        first = webhooks.record_deliveries(
+            session=session, deliveries=[delivery(), delivery(), delivery("0" * 64)]
+        )
+    with db.session_scope() as session:
+        again = webhooks.record_deliveries(session=session, deliveries=[delivery()])
+        forged = [delivery("0" * 64, client="pg-bad")] * webhooks.REJECTION_LIMIT
+        webhooks.record_deliveries(session=session, deliveries=forged)
+    with db.session_scope() as session:
+        [throttled] = webhooks.record_deliveries(
+            session=session, deliveries=[delivery(client="pg-bad")]
+        )
+        rows = session.exec(select(WebhookEvent)).all()
+
+    assert [type(o).__name__ for o in first] == ["Receipt", "Receipt", "Forbidden"]
+    assert (first[0].accepted, first[1].duplicates, again[0].duplicates) == (1, 1, 1)
+    assert isinstance(throttled, RateLimited)
+    statuses = sorted(row.status for row in rows)
+    assert statuses == ["accepted"] + ["duplicate"] * 2 + ["rejected"] * 31
+    accepted = next(row for row in rows if row.status == "accepted")
+    assert accepted.headers == {"x-dropbox-signature": webhooks.REDACTED}
+    assert accepted.received_at.tzinfo is not None
     command.downgrade(config, "base")
