@@ -12,7 +12,7 @@ every receiver test against both.
 
 The FastAPI routes in `finapp.api.webhooks` stay: /docs documents them, and they answer what
 this path passes on — requests from a browser (an Origin header: CORS is the full stack's
-job), HEAD, other methods (405) and any other spelling of the paths.
+job), HEAD, other methods and any other spelling of the paths.
 """
 
 from __future__ import annotations
