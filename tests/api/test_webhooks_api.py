@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from sqlmodel import col, select
 from finapp import db
 from finapp.api.app import create_api
 from finapp.api.fastpath import WebhookFastPath
+from finapp.api.recorder import recorder
 from finapp.models import WebhookEvent
 from finapp.services import webhooks
 from tests.conftest import reload_settings
@@ -436,16 +438,27 @@ def test_a_delivery_that_breaks_its_batch_fails_alone(
     record = webhooks.record_deliveries
 
     poisoned_batches: list[int] = []
+    bodies = [dropbox_body(f"dbid:fine-{i}") for i in range(20)]
+    bodies.insert(10, poison)
+    held = False
 
     def fragile(**kwargs: Any) -> Any:
+        nonlocal held
+        if not held:
+            # Hold the first batch until every other request queued behind it: then the poison
+            # shares a batch with others however the event loop happened to schedule them (a
+            # loaded machine could otherwise hand it over alone, and the test prove nothing).
+            held = True
+            deadline = time.monotonic() + 10
+            waiting = len(bodies) - len(kwargs["deliveries"])
+            while len(recorder._pending) < waiting and time.monotonic() < deadline:
+                time.sleep(0.005)
         if any(d.body == poison for d in kwargs["deliveries"]):
             poisoned_batches.append(len(kwargs["deliveries"]))
             raise RuntimeError("the database went away")
         return record(**kwargs)
 
     monkeypatch.setattr(webhooks, "record_deliveries", fragile)
-    bodies = [dropbox_body(f"dbid:fine-{i}") for i in range(20)]
-    bodies.insert(10, poison)
 
     responses = send_together(make_app(), [(b, dropbox_signature(b)) for b in bodies])
 
