@@ -154,6 +154,10 @@ for _role, (_primary, _secondary) in _NAMES.items():
         (n, 2) for n in _secondary.split("|") if n
     ]
 
+# Every word of every phrase: a cell sharing none of them names no role (the header scan
+# classifies every cell of the top rows, most of them dates, amounts and descriptions).
+_PHRASE_WORDS = frozenset(w for phrases in _PHRASES.values() for p, _ in phrases for w in p.split())
+
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _HEADER_CODE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
 
@@ -181,6 +185,8 @@ def classify(name: str) -> tuple[str, int] | None:
         return None
     best: tuple[str, int, int] | None = None  # role, score, matched length
     words = norm.split()
+    if _PHRASE_WORDS.isdisjoint(words):
+        return None  # an exact or contained phrase needs its words in the cell
     for role, phrases in _PHRASES.items():
         for phrase, score in phrases:
             if norm == phrase:
