@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from finapp.models import BatchJob
 from finapp.services import aggregation
+from finapp.wording import counted
 
 
 class RunLog(Protocol):
@@ -45,8 +46,11 @@ def run_aggregation(session: Session, job: BatchJob, log: RunLog) -> dict[str, A
     report = aggregation.aggregate_project(
         session=session, project_id=job.project_id, file_ids=file_ids
     )
-    verdict = "valid" if report["is_valid"] else f"{len(report['errors'])} problems"
-    log(f"{report['files_processed']} files, {report['transactions']} transactions, {verdict}")
+    verdict = "valid" if report["is_valid"] else counted(len(report["errors"]), "problem")
+    log(
+        f"{counted(report['files_processed'], 'file')}, "
+        f"{counted(report['transactions'], 'transaction')}, {verdict}"
+    )
     return {
         "files_processed": report["files_processed"],
         "transactions": report["transactions"],
@@ -71,7 +75,7 @@ def run_email_check(session: Session, job: BatchJob, log: RunLog) -> dict[str, A
         log(
             f"{result.mailbox}: {result.status}"
             + (f" ({result.error})" if result.error else "")
-            + f", {result.new_messages} new, {len(result.new_files)} files"
+            + f", {result.new_messages} new, {counted(len(result.new_files), 'file')}"
         )
     errors = [f"{r.mailbox}: {r.error}" for r in results if r.status == "error"]
     if errors and len(errors) == len(results):

@@ -21,6 +21,7 @@ from finapp.models import StoredFile, Transaction
 from finapp.services.extraction import ExtractionResult, extract_transactions
 from finapp.services.files import read_content
 from finapp.settings import get_settings
+from finapp.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +97,11 @@ def store_extraction(
     ).one()
     record.transaction_count = stored
     record.already_imported_count = frame.height - stored
-    detail = f"{stored} transactions"
+    detail = counted(stored, "transaction")
     if record.already_imported_count:
         detail += f", {record.already_imported_count} already imported"
     if record.error_count:
-        detail += f", {record.error_count} unreadable rows"
+        detail += f", {counted(record.error_count, 'unreadable row')}"
     return _mark(session, record, "extracted", detail)
 
 

@@ -18,6 +18,7 @@ from finapp.services.scheduler import notify_scheduler
 from finapp.settings import get_settings
 from finapp.state.auth import AuthState
 from finapp.state.paging import range_label
+from finapp.wording import counted
 
 PAGE_SIZE = 25
 ROUTE = "/batch-jobs"
@@ -38,11 +39,7 @@ def _job_row(view: JobView) -> dict[str, str]:
     result = view.last_result
     summary = ""
     if result:
-        validity = "valid" if result.get("is_valid") else "invalid"
-        summary = (
-            f"{result.get('files_processed', 0)} files · "
-            f"{result.get('transactions', 0)} transactions · {validity}"
-        )
+        summary = _result_summary(result)
     elif last is not None and last.error:
         summary = last.error.splitlines()[0][:160]
     return {
@@ -72,12 +69,7 @@ def _run_row(run: JobRun) -> dict[str, str]:
         "scheduled_for": run.scheduled_for.isoformat(),
         "started_at": run.started_at.isoformat() if run.started_at else "",
         "duration": f"{run.duration_ms / 1000:.1f} s" if run.duration_ms is not None else "",
-        "result": (
-            f"{result.get('files_processed', 0)} files · {result.get('transactions', 0)} "
-            f"transactions · {'valid' if result.get('is_valid') else 'invalid'}"
-            if result
-            else ""
-        ),
+        "result": _result_summary(result) if result else "",
         "error": run.error,
         "log": run.log,
     }
@@ -399,3 +391,12 @@ class BatchJobsState(AuthState):
         if not value:
             self.history_job = ""
             self.history = []
+
+
+def _result_summary(result: dict[str, Any]) -> str:
+    """ "2 files · 120 transactions · valid" for a run's report."""
+    return (
+        f"{counted(result.get('files_processed', 0), 'file')} · "
+        f"{counted(result.get('transactions', 0), 'transaction')} · "
+        + ("valid" if result.get("is_valid") else "invalid")
+    )

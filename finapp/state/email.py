@@ -14,6 +14,7 @@ from finapp.db import session_scope
 from finapp.services import email_ingest, mailboxes
 from finapp.services.errors import FinappError
 from finapp.state.auth import AuthState
+from finapp.wording import counted
 
 
 def _iso(value: datetime | None) -> str:
@@ -122,7 +123,9 @@ class EmailState(AuthState):
                 files = sum(len(r.new_files) for r in results)
                 messages = sum(r.new_messages for r in results)
                 errors = [f"{r.mailbox}: {r.error}" for r in results if r.status != "ok"]
-                self.check_message = f"{messages} new messages, {files} files stored."
+                self.check_message = (
+                    f"{counted(messages, 'new message')}, {counted(files, 'file')} stored."
+                )
                 self.error = " ".join(errors)
             self._reload()
         yield rx.toast.info(self.check_message or "Check finished.")
@@ -140,7 +143,9 @@ class EmailState(AuthState):
             self.error = email_ingest.describe_error(exc) if isinstance(exc, OSError) else str(exc)
             return None
         self._reload()
-        return rx.toast.success(f"Assigned to {entry.project_id}: {len(entry.file_ids)} files.")
+        return rx.toast.success(
+            f"Assigned to {entry.project_id}: {counted(len(entry.file_ids), 'file')}."
+        )
 
     # -- mailbox form ----------------------------------------------------------------------
     @rx.event

@@ -58,7 +58,7 @@ def test_create_job_with_preset_run_now_and_see_result_live(live_app: LiveApp, p
     row.get_by_role("button", name="Run now").click()
     # Pushed by the page's watcher: no reload.
     expect(row.locator(".last-result")).to_contain_text(
-        "1 files · 2 transactions · valid", timeout=20_000
+        "1 file · 2 transactions · valid", timeout=20_000
     )
     expect(row).to_contain_text("completed")
 

@@ -102,7 +102,7 @@ def test_check_now_shows_the_new_download_and_the_mailbox_connected(
     expect(download).to_contain_text("bank@example.com")
     expect(download).to_contain_text("[E2E_1] Statement")
     expect(row.locator(".mailbox-status")).to_have_text("connected")
-    expect(page.locator("#check-message")).to_contain_text("1 files stored")
+    expect(page.locator("#check-message")).to_contain_text("1 new message, 1 file stored")
     assert page.evaluate("window.__finappNoReload") is True  # same document: no reload
 
     # what the page shows is what the API holds
