@@ -3,7 +3,6 @@ run history, and live status pushed from the backend while the page is open."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import reflex as rx
@@ -17,13 +16,12 @@ from finapp.services.errors import FinappError
 from finapp.services.scheduler import notify_scheduler
 from finapp.settings import get_settings
 from finapp.state.auth import AuthState
+from finapp.state.live import watch_changes
 from finapp.state.paging import range_label
 from finapp.wording import counted
 
 PAGE_SIZE = 25
 ROUTE = "/batch-jobs"
-WATCH_SECONDS = 1.0
-WATCH_MAX_SECONDS = 30 * 60  # a forgotten tab stops costing queries after half an hour
 PRESETS = {
     "Every hour": "0 * * * *",
     "Daily at 2:00": "0 2 * * *",
@@ -157,18 +155,13 @@ class BatchJobsState(AuthState):
     async def watch(self) -> None:
         """Push run and job changes to this page while it is open (one cheap query a second;
         the table is only re-sent when something changed, so nothing flickers)."""
-        async with self:
-            generation = self._watch_generation
-        for _ in range(int(WATCH_MAX_SECONDS / WATCH_SECONDS)):
-            await asyncio.sleep(WATCH_SECONDS)
-            latest = await asyncio.to_thread(_current_fingerprint)
-            async with self:
-                if generation != self._watch_generation or self.current_path != ROUTE:
-                    return
-                if not self.is_authenticated:
-                    return
-                if latest != self._fingerprint:
-                    self._reload()
+        await watch_changes(
+            self,
+            route=ROUTE,
+            probe=_current_fingerprint,
+            seen=lambda: self._fingerprint,
+            reload=self._reload,
+        )
 
     @rx.event
     def next_page(self) -> None:

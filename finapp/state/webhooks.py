@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -15,12 +14,11 @@ from finapp.models import WebhookEvent
 from finapp.services import webhooks
 from finapp.services.errors import FinappError
 from finapp.state.auth import AuthState
+from finapp.state.live import watch_changes
 from finapp.state.paging import range_label
 
 PAGE_SIZE = 25
 ROUTE = "/webhooks"
-WATCH_SECONDS = 1.0
-WATCH_MAX_SECONDS = 30 * 60
 SETUP_STEPS = {
     "dropbox": "App console → your app → Webhooks: add the URL. Set DROPBOX_WEBHOOK_SECRET to "
     "the app secret (signatures are HMAC-SHA256 of the body with it).",
@@ -131,18 +129,9 @@ class WebhooksState(AuthState):
     @rx.event(background=True)
     async def watch(self) -> None:
         """Push new events to the page as they arrive (one indexed max() a second)."""
-        async with self:
-            generation = self._watch_generation
-        for _ in range(int(WATCH_MAX_SECONDS / WATCH_SECONDS)):
-            await asyncio.sleep(WATCH_SECONDS)
-            latest = await asyncio.to_thread(_latest_id)
-            async with self:
-                if generation != self._watch_generation or self.current_path != ROUTE:
-                    return
-                if not self.is_authenticated:
-                    return
-                if latest != self._seen_id:
-                    self._reload()
+        await watch_changes(
+            self, route=ROUTE, probe=_latest_id, seen=lambda: self._seen_id, reload=self._reload
+        )
 
     @rx.event
     def set_filter_provider(self, value: str) -> None:
