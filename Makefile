@@ -12,5 +12,8 @@ test:  ## install test dependencies (Python, bun, chromium, postgresql) and run 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-bench:
+bench:  ## every benchmark, one after the other (each prints its figures and its baseline's)
 	.venv/bin/python -m tests.bench.bench_aggregation
+	.venv/bin/python -m tests.bench.bench_batch
+	.venv/bin/python -m tests.bench.bench_email
+	.venv/bin/python -m tests.bench.bench_webhooks
