@@ -34,7 +34,7 @@ CUSTOM = "Custom"
 
 def _job_row(view: JobView) -> dict[str, str]:
     job, last = view.job, view.last_run
-    result = view.last_result
+    result = last.result if last is not None else None
     summary = ""
     if result:
         summary = _result_summary(result)
@@ -387,9 +387,23 @@ class BatchJobsState(AuthState):
 
 
 def _result_summary(result: dict[str, Any]) -> str:
-    """ "2 files · 120 transactions · valid" for a run's report."""
-    return (
-        f"{counted(result.get('files_processed', 0), 'file')} · "
-        f"{counted(result.get('transactions', 0), 'transaction')} · "
-        + ("valid" if result.get("is_valid") else "invalid")
+    """A run's result in a line: an aggregation's figures, an email check's, or the plain
+    values of any other job type's (its result may lack either set of keys)."""
+    if "files_processed" in result:
+        return (
+            f"{counted(int(result.get('files_processed') or 0), 'file')} · "
+            f"{counted(int(result.get('transactions') or 0), 'transaction')} · "
+            + ("valid" if result.get("is_valid") else "invalid")
+        )
+    if "mailboxes" in result:
+        return (
+            f"{counted(int(result.get('mailboxes') or 0), 'mailbox', 'mailboxes')} · "
+            f"{counted(int(result.get('new_messages') or 0), 'new message')} · "
+            f"{counted(int(result.get('files') or 0), 'file')}"
+        )
+    plain = (
+        f"{name.replace('_', ' ')} {value}"
+        for name, value in result.items()
+        if isinstance(value, int | float | str) and not isinstance(value, bool)
     )
+    return " · ".join(plain)[:160]
