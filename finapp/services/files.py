@@ -154,9 +154,10 @@ def receive_blob(
         raise InvalidInput("Give either data or stream.")
     original = display_name(filename)
     kind_from_extension(original)  # refuse an unaccepted type before reading a byte
-    if data is not None:
-        return _receive_bytes(original, data)
-    temporary, sha256, size, head = _receive(_read_chunks(stream))  # type: ignore[arg-type]
+    if data is not None and len(data) <= SMALL_CONTENT_BYTES:
+        return _receive_small(original, data)  # a mail attachment: no temporary file
+    chunks = [data] if data is not None else _read_chunks(stream)  # type: ignore[arg-type]
+    temporary, sha256, size, head = _receive(chunks)
     try:
         kind = detect_kind(original, head, whole=temporary)
         if size <= SMALL_CONTENT_BYTES:
@@ -165,42 +166,25 @@ def receive_blob(
             )
         blob = blob_path(sha256)
         if not blob.exists():
-            _move_into_store(temporary, blob)
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            temporary.replace(blob)
     finally:
         temporary.unlink(missing_ok=True)
     return ReceivedBlob(original, safe_filename(original), kind, sha256, size)
 
 
-def _receive_bytes(original: str, data: bytes) -> ReceivedBlob:
-    """A file already in memory (a mail attachment): checked there."""
+def _receive_small(original: str, data: bytes) -> ReceivedBlob:
+    """Small content already in memory, checked there, held for the database."""
     settings = get_settings()
     if len(data) > settings.max_file_bytes:
         raise TooLarge(too_large_message(settings))
     kind = detect_kind(original, data[:SNIFF_BYTES], whole=data)
     sha256 = hashlib.sha256(data).hexdigest()
-    if len(data) <= SMALL_CONTENT_BYTES:
-        return ReceivedBlob(original, safe_filename(original), kind, sha256, len(data), data)
-    _write_blob(sha256, data)
-    return ReceivedBlob(original, safe_filename(original), kind, sha256, len(data))
+    return ReceivedBlob(original, safe_filename(original), kind, sha256, len(data), data)
 
 
 def too_large_message(settings: Settings) -> str:
     return f"The file is larger than the {settings.max_file_mb} MB limit (FINAPP_MAX_FILE_MB)."
-
-
-def _write_blob(sha256: str, data: bytes) -> None:
-    """Content to its address unless already there, through a temporary name so a blob is
-    never seen half-written."""
-    blob = blob_path(sha256)
-    if blob.exists():
-        return
-    temporary, out = _open_incoming(get_settings().files_dir)
-    try:
-        with out:
-            out.write(data)
-        _move_into_store(temporary, blob)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def stored_content(*, session: Session, sha256: str) -> bytes | Path:
@@ -214,40 +198,6 @@ def stored_content(*, session: Session, sha256: str) -> bytes | Path:
 def read_content(*, session: Session, sha256: str) -> bytes:
     content = stored_content(session=session, sha256=sha256)
     return content if isinstance(content, bytes) else content.read_bytes()
-
-
-# Directories known to exist: a mail check stores hundreds of files, mostly into directories
-# that exist, and each mkdir that finds one is still a system call. If one was removed meanwhile
-# the operation that needed it fails with FileNotFoundError, forgets it, and tries once more.
-_known_dirs: set[Path] = set()
-
-
-def _ensure_dir(path: Path) -> Path:
-    if path not in _known_dirs:
-        path.mkdir(parents=True, exist_ok=True)
-        _known_dirs.add(path)
-    return path
-
-
-def _open_incoming(files_dir: Path) -> tuple[Path, BinaryIO]:
-    """A new private temporary file in the store's incoming dir (same file system as the
-    blobs, so moving it into place is an atomic rename)."""
-    incoming = files_dir / "incoming"
-    path = _ensure_dir(incoming) / secrets.token_hex(16)
-    try:
-        return path, path.open("xb")
-    except FileNotFoundError:
-        _known_dirs.discard(incoming)
-    path = _ensure_dir(incoming) / secrets.token_hex(16)
-    return path, path.open("xb")
-
-
-def _move_into_store(temporary: Path, blob: Path) -> None:
-    try:
-        temporary.replace(_ensure_dir(blob.parent) / blob.name)
-    except FileNotFoundError:
-        _known_dirs.discard(blob.parent)
-        temporary.replace(_ensure_dir(blob.parent) / blob.name)
 
 
 def record_files(*, session: Session, items: Sequence[FileToRecord]) -> list[RecordedFile]:
@@ -395,12 +345,14 @@ def _receive(chunks: Iterable[bytes]) -> tuple[Path, str, int, bytes]:
     """Write chunks to a private temporary file: (path, sha256, size, first bytes)."""
     settings = get_settings()
     limit = settings.max_file_bytes
-    path, out = _open_incoming(settings.files_dir)
+    incoming = settings.files_dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / secrets.token_hex(16)
     digest = hashlib.sha256()
     size = 0
     head = b""
     try:
-        with out:
+        with path.open("xb") as out:
             for chunk in chunks:
                 size += len(chunk)
                 if size > limit:

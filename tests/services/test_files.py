@@ -297,8 +297,8 @@ def test_record_files_refuses_an_unknown_source_and_a_bad_project_id(session: Se
 def test_the_store_recovers_when_its_directories_are_removed_while_running(
     on_disk: None, session: Session, how: str
 ) -> None:
-    """Directories are remembered to save system calls; one removed behind the app's back
-    (an admin cleaning up) is created again, and nothing is lost."""
+    """A store directory removed behind the app's back (an admin cleaning up) is created
+    again, and nothing is lost."""
     import shutil
 
     first = files.receive_blob(filename="a.csv", **{how: CSV if how == "data" else io.BytesIO(CSV)})
