@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,16 @@ def postgres_url() -> Iterator[str]:
     finally:
         with contextlib.suppress(Exception):
             _server.stop()
+
+
+def migrate_fresh(url: str) -> Any:
+    """An empty schema at head on `url`, whatever an earlier test left there; the Alembic
+    config, for a test that downgrades at its end."""
+    from alembic import command
+    from finapp.manage import alembic_config
+
+    config = alembic_config(url)
+    config.attributes["skip_logging_config"] = True
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    return config

@@ -16,14 +16,15 @@ import pytest
 from cronsim import CronSim
 from sqlmodel import col, select
 
-from alembic import command
 from finapp.db import session_scope
-from finapp.manage import alembic_config
 from finapp.models import BatchJob, JobRun
 from finapp.services import batch_jobs
 from finapp.services.scheduler import PASSIVE_RETRY_SECONDS
 from tests.conftest import reload_settings
-from tests.postgres import postgres_url  # noqa: F401 - fixture
+from tests.postgres import (
+    migrate_fresh,
+    postgres_url,  # noqa: F401 - fixture
+)
 from tests.processes.conftest import Runner, StartRunner
 
 FAILOVER_LIMIT_S = 5.0
@@ -166,10 +167,7 @@ def test_two_processes_on_postgresql_one_active_runs_once_and_fail_over(
     after SIGKILL of the leader the other process takes over and runs the next one."""
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     reload_settings()
-    config = alembic_config(postgres_url)
-    config.attributes["skip_logging_config"] = True
-    command.downgrade(config, "base")
-    command.upgrade(config, "head")
+    migrate_fresh(postgres_url)
 
     active, passive = start_pair(start_runner, DATABASE_URL=postgres_url)
     record = tmp_path / "runs.txt"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from alembic import command
 from finapp import db
-from finapp.manage import alembic_config
 from finapp.services import aggregation, files
 from finapp.services.errors import NotFound
 from tests.conftest import reload_settings
-from tests.postgres import postgres_url  # noqa: F401 - fixture
+from tests.postgres import (
+    migrate_fresh,
+    postgres_url,  # noqa: F401 - fixture
+)
 
 EUR = (
     b"Date,Description,Category,Account,Amount,Balance\n"
@@ -122,10 +123,7 @@ def test_the_same_pipeline_gives_the_same_report_on_postgresql(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     reload_settings()
-    config = alembic_config(postgres_url)
-    config.attributes["skip_logging_config"] = True
-    command.downgrade(config, "base")
-    command.upgrade(config, "head")
+    migrate_fresh(postgres_url)
     with db.session_scope() as session:
         _store(session, EUR, "eur.csv")
         _store(session, JPY, "jpy.csv")

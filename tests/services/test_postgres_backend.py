@@ -10,7 +10,6 @@ from sqlmodel import select
 
 from alembic import command
 from finapp import db
-from finapp.manage import alembic_config
 from finapp.models import ApiToken, LoginAttempt, User, WebhookEvent
 from finapp.services import api_tokens, auth, webhooks
 from finapp.services.admin_setup import ensure_admin
@@ -19,7 +18,10 @@ from finapp.services.throttle import USER_FAILURE_LIMIT, retry_after_seconds
 from finapp.services.webhooks import Delivery
 from finapp.settings import get_settings
 from tests.conftest import reload_settings
-from tests.postgres import postgres_url  # noqa: F401 - fixture
+from tests.postgres import (
+    migrate_fresh,
+    postgres_url,  # noqa: F401 - fixture
+)
 from tests.webhook_samples import DROPBOX_BODY, DROPBOX_SECRET, DROPBOX_SIGNATURE
 
 PASSWORD = "postgres sturdy passphrase"
@@ -37,10 +39,7 @@ def test_services_work_on_postgresql(
     reload_settings()
     assert db.get_engine().dialect.name == "postgresql"
 
-    config = alembic_config(postgres_url)
-    config.attributes["skip_logging_config"] = True
-    command.downgrade(config, "base")  # whatever another test left, start empty
-    command.upgrade(config, "head")
+    migrate_fresh(postgres_url)
 
     with db.session_scope() as session:
         assert ensure_admin(session=session, settings=get_settings()).action == "created"
@@ -90,10 +89,7 @@ def test_file_and_ledger_batches_work_on_postgresql(
 
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     reload_settings()
-    config = alembic_config(postgres_url)
-    config.attributes["skip_logging_config"] = True
-    command.downgrade(config, "base")
-    command.upgrade(config, "head")
+    config = migrate_fresh(postgres_url)
     csv = b"date,description,amount\n2026-01-05,Coffee,-3.50\n"
     other = b"date,description,amount\n2026-01-06,Tea,-2.50\n"
     blobs = [files.receive_blob(data=d, filename=n) for n, d in [("a.csv", csv), ("b.csv", other)]]
@@ -150,10 +146,7 @@ def test_webhook_receive_path_works_on_postgresql(
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     monkeypatch.setenv("DROPBOX_WEBHOOK_SECRET", DROPBOX_SECRET)
     reload_settings()
-    config = alembic_config(postgres_url)
-    config.attributes["skip_logging_config"] = True
-    command.downgrade(config, "base")
-    command.upgrade(config, "head")
+    config = migrate_fresh(postgres_url)
 
     def delivery(signature: str = DROPBOX_SIGNATURE, client: str = "pg") -> Delivery:
         return Delivery("dropbox", DROPBOX_BODY, {"X-Dropbox-Signature": signature}, client)

@@ -20,17 +20,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
-from alembic import command
 from finapp import db
 from finapp.db import utcnow
-from finapp.manage import alembic_config
 from finapp.models import BatchJob, JobRun
 from finapp.services import aggregation, batch_jobs, files, job_runs, job_types
 from finapp.services.cron import CronTrigger
 from finapp.services.scheduler import Scheduler
 from finapp.services.scheduler_lock import AdvisoryLock, FileLock, lock_for
 from tests.conftest import reload_settings
-from tests.postgres import postgres_url  # noqa: F401 - fixture
+from tests.postgres import (
+    migrate_fresh,
+    postgres_url,  # noqa: F401 - fixture
+)
 
 TICK = 0.05
 YEARLY = "0 0 1 1 *"  # never fires during a test
@@ -794,10 +795,7 @@ def pg_database(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:  # n
     monkeypatch.setenv("DATABASE_URL", postgres_url)
     reload_settings()
     assert db.get_engine().dialect.name == "postgresql"
-    config = alembic_config(postgres_url)
-    config.attributes["skip_logging_config"] = True
-    command.downgrade(config, "base")  # whatever another test left, start empty
-    command.upgrade(config, "head")
+    migrate_fresh(postgres_url)
     return postgres_url
 
 
