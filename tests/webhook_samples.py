@@ -8,6 +8,11 @@ import hmac
 import json
 from typing import Any
 
+# The receivers' paths.
+DROPBOX = "/api/webhooks/dropbox"
+DRIVE = "/api/webhooks/google-drive"
+ONEDRIVE = "/api/webhooks/onedrive"
+
 DROPBOX_SECRET = "test-app-secret"
 # The reference's test vector: exactly these bytes, exactly this signature.
 DROPBOX_BODY = (

@@ -20,9 +20,12 @@ from finapp.models import WebhookEvent
 from finapp.services import webhooks
 from tests.conftest import reload_settings
 from tests.webhook_samples import (
+    DRIVE,
+    DROPBOX,
     DROPBOX_BODY,
     DROPBOX_SIGNATURE,
     GRAPH_VALIDATION_QUERY,
+    ONEDRIVE,
     SECRETS_ENV,
     drive_headers,
     dropbox_body,
@@ -30,10 +33,6 @@ from tests.webhook_samples import (
     graph_body,
     graph_item,
 )
-
-DROPBOX = "/api/webhooks/dropbox"
-DRIVE = "/api/webhooks/google-drive"
-ONEDRIVE = "/api/webhooks/onedrive"
 
 
 class Spy:

@@ -28,13 +28,16 @@ from finapp.models import WebhookEvent
 from finapp.services import webhooks
 from tests.conftest import reload_settings
 from tests.webhook_samples import (
+    DRIVE,
     DRIVE_CHANNEL,
+    DROPBOX,
     DROPBOX_ACCOUNT,
     DROPBOX_BODY,
     DROPBOX_SIGNATURE,
     GOOGLE_TOKEN,
     GRAPH_VALIDATION_QUERY,
     GRAPH_VALIDATION_TEXT,
+    ONEDRIVE,
     ONEDRIVE_SECRET,
     SECRETS_ENV,
     drive_headers,
@@ -43,11 +46,6 @@ from tests.webhook_samples import (
     graph_body,
     graph_item,
 )
-
-DROPBOX = "/api/webhooks/dropbox"
-DRIVE = "/api/webhooks/google-drive"
-ONEDRIVE = "/api/webhooks/onedrive"
-
 
 AppFactory = Callable[[], Any]
 
